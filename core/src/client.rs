@@ -1,0 +1,138 @@
+//! The root object: one per profile database. Sub-APIs (`diary()`, `analytics()`, `import()`,
+//! `fhir()`) borrow its context, so every operation sees the same store, clock and time zone.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono_tz::Tz;
+use uuid::Uuid;
+
+use crate::analytics::Analytics;
+use crate::diary::Diary;
+use crate::error::Result;
+use crate::fhir::FhirExport;
+use crate::import::Importer;
+use crate::keys::{DbKey, KeyProvider};
+use crate::store::Store;
+use crate::time::{Clock, SystemClock};
+
+/// The default time zone for day boundaries of new entries: Finland.
+pub const DEFAULT_TZ: Tz = chrono_tz::Europe::Helsinki;
+
+pub struct OpenOptions {
+    /// Time zone of the device, used for "now" entries, "today" and imports of local timestamps.
+    pub tz: Tz,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            tz: DEFAULT_TZ,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+pub(crate) struct Context {
+    pub store: Store,
+    /// Whose record this database holds (the citizen's subject id).
+    pub subject: String,
+    /// Who writes from this device.
+    pub author: String,
+    pub device_id: String,
+    pub tz: Tz,
+    pub clock: Arc<dyn Clock>,
+}
+
+pub struct Polku {
+    cx: Context,
+}
+
+impl std::fmt::Debug for Polku {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Polku")
+            .field("store", &self.cx.store)
+            .field("subject", &self.cx.subject)
+            .finish()
+    }
+}
+
+impl Polku {
+    pub fn open(path: &Path, key: &DbKey) -> Result<Polku> {
+        Self::open_with(path, key, OpenOptions::default())
+    }
+
+    pub fn open_with_provider(
+        path: &Path,
+        keys: &dyn KeyProvider,
+        opts: OpenOptions,
+    ) -> Result<Polku> {
+        let key = keys.database_key()?;
+        Self::open_with(path, &key, opts)
+    }
+
+    pub fn open_with(path: &Path, key: &DbKey, opts: OpenOptions) -> Result<Polku> {
+        Self::from_store(Store::open(path, key)?, opts)
+    }
+
+    #[cfg(feature = "bench-plaintext")]
+    pub fn open_plaintext_for_benchmark(path: &Path, opts: OpenOptions) -> Result<Polku> {
+        Self::from_store(Store::open_plaintext_for_benchmark(path)?, opts)
+    }
+
+    fn from_store(store: Store, opts: OpenOptions) -> Result<Polku> {
+        // Identities are created with the profile and never change: sync (issue 3) keys on them.
+        let subject = store.profile_get_or_init("subject_id", || Uuid::new_v4().to_string())?;
+        let device_id = store.profile_get_or_init("device_id", || Uuid::new_v4().to_string())?;
+        let author = store
+            .profile_get("author_id")?
+            .unwrap_or_else(|| subject.clone());
+        Ok(Polku {
+            cx: Context {
+                store,
+                subject,
+                author,
+                device_id,
+                tz: opts.tz,
+                clock: opts.clock,
+            },
+        })
+    }
+
+    pub fn diary(&self) -> Diary<'_> {
+        Diary { cx: &self.cx }
+    }
+
+    pub fn analytics(&self) -> Analytics<'_> {
+        Analytics { cx: &self.cx }
+    }
+
+    pub fn import(&self) -> Importer<'_> {
+        Importer { cx: &self.cx }
+    }
+
+    pub fn fhir(&self) -> FhirExport<'_> {
+        FhirExport { cx: &self.cx }
+    }
+
+    pub fn subject_id(&self) -> &str {
+        &self.cx.subject
+    }
+
+    pub fn device_id(&self) -> &str {
+        &self.cx.device_id
+    }
+
+    pub fn time_zone(&self) -> Tz {
+        self.cx.tz
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.cx.store
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.cx.clock.now()
+    }
+}

@@ -1,0 +1,132 @@
+//! The core's rich error type. Bindings map it to their small public enum in one place.
+//!
+//! Messages never contain stored health values or note text: only a validation error, which goes
+//! back to the person who typed the value, echoes that value.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input outside the allowed range: names the field, the value typed and what is allowed.
+    #[error("invalid {field}: {value} (allowed: {allowed})")]
+    Validation {
+        field: String,
+        value: String,
+        allowed: String,
+    },
+
+    /// The key does not open this database. The file is left untouched.
+    #[error("the database key is wrong for {path}")]
+    WrongKey { path: PathBuf },
+
+    /// The file is not a readable Polku database. It was renamed (never deleted) to `moved_to`.
+    #[error("the database file is corrupt; it was moved aside to {moved_to}")]
+    Corrupt { moved_to: PathBuf },
+
+    /// Written by a newer app version: opening it here could lose data, so we refuse.
+    #[error("the database has schema version {found}; this app supports up to {supported}: update the app")]
+    NewerSchema { found: i64, supported: i64 },
+
+    /// The binary was linked against plain SQLite: health data would be stored in the clear.
+    #[error("SQLCipher is not available in this build; refusing to store health data unencrypted")]
+    EncryptionUnavailable,
+
+    #[error("{what} {id} was not found")]
+    NotFound { what: &'static str, id: String },
+
+    /// A change that conflicts with the stored state (e.g. editing a deleted entry).
+    #[error("{0}")]
+    Conflict(String),
+
+    /// An import where some rows were malformed: nothing was imported.
+    #[error("import rejected, nothing was imported: {}", summarize(.0))]
+    Import(Vec<ImportProblem>),
+
+    #[error("storage error: {0}")]
+    Storage(String),
+
+    #[error("file error: {0}")]
+    Io(String),
+}
+
+/// One malformed row of an import file.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ImportProblem {
+    /// 1-based line number in the file.
+    pub line: u64,
+    pub message: String,
+}
+
+fn summarize(problems: &[ImportProblem]) -> String {
+    let shown: Vec<String> = problems
+        .iter()
+        .take(5)
+        .map(|p| format!("line {}: {}", p.line, p.message))
+        .collect();
+    let more = problems.len().saturating_sub(shown.len());
+    if more > 0 {
+        format!("{} (and {more} more)", shown.join("; "))
+    } else {
+        shown.join("; ")
+    }
+}
+
+impl Error {
+    pub(crate) fn validation(
+        field: impl Into<String>,
+        value: impl ToString,
+        allowed: impl Into<String>,
+    ) -> Self {
+        Error::Validation {
+            field: field.into(),
+            value: value.to_string(),
+            allowed: allowed.into(),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        // rusqlite messages carry SQL text and error codes, never bound parameter values.
+        Error::Storage(e.to_string())
+    }
+}
+
+impl From<rusqlite::types::FromSqlError> for Error {
+    fn from(e: rusqlite::types::FromSqlError) -> Self {
+        Error::Storage(format!("stored value has an unexpected type: {e}"))
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Io(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Storage(format!(
+            "stored record could not be decoded: {}",
+            e.classify_name()
+        ))
+    }
+}
+
+trait ClassifyName {
+    fn classify_name(&self) -> &'static str;
+}
+
+impl ClassifyName for serde_json::Error {
+    // The serde_json message can quote the offending input; keep only its category.
+    fn classify_name(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Io => "io",
+            serde_json::error::Category::Syntax => "syntax",
+            serde_json::error::Category::Data => "data",
+            serde_json::error::Category::Eof => "eof",
+        }
+    }
+}

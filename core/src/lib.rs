@@ -1,0 +1,17 @@
+//! Polku core: the encrypted local store, the self-care diary, clinical analytics, CGM import and
+//! the Kanta PHR FHIR export. Platform shells reach it through `polku-ffi`; the `polku` CLI links it
+//! directly. No uniffi here: the core stays a plain Rust library.
+
+pub mod analytics;
+pub mod client;
+pub mod diary;
+pub mod error;
+pub mod fhir;
+pub mod import;
+pub mod keys;
+pub mod store;
+pub mod time;
+
+pub use client::{OpenOptions, Polku, DEFAULT_TZ};
+pub use error::{Error, ImportProblem, Result};
+pub use keys::{DbKey, KeyProvider};

@@ -1,0 +1,150 @@
+//! Schema migrations, tracked in `PRAGMA user_version` by rusqlite_migration.
+//! Never edit a released migration: append a new one. `tests::upgraded_equals_fresh` proves that a
+//! database upgraded step by step ends with the same schema as a fresh one.
+
+use rusqlite_migration::{Migrations, M};
+
+/// `entry_version` holds every version of every diary entry, immutable once written: an edit adds a
+/// row that supersedes the previous head, a delete adds a tombstone row with its reason. `is_head`
+/// marks the newest version of each entry (the only column ever updated). The typed fields live in
+/// `data` (JSON, the source of truth); `value`, `value2`, `tag` and `marker` are copies of the
+/// fields analytics scan, so a year of CGM readings is read without decoding JSON:
+///
+/// | kind | value | value2 | tag | marker |
+/// |---|---|---|---|---|
+/// | glucose | mmol/L (NULL when LO/HI) | hours after meal | source (meter/cgm/manual) | LO / HI |
+/// | blood_pressure | systolic | diastolic | series (morning/evening) | |
+/// | weight / heart_rate / temperature | kg / bpm / °C | | | |
+/// | symptom | severity | | symptom code | |
+/// | mood | score | | | |
+const V1: &str = r#"
+CREATE TABLE profile (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE entry_version (
+    version_id     TEXT PRIMARY KEY NOT NULL,
+    entry_id       TEXT NOT NULL,
+    version        INTEGER NOT NULL CHECK (version >= 1),
+    subject        TEXT NOT NULL,
+    kind           TEXT NOT NULL,
+    at_ms          INTEGER NOT NULL,
+    utc_offset_s   INTEGER NOT NULL,
+    author         TEXT NOT NULL,
+    created_ms     INTEGER NOT NULL,
+    note           TEXT,
+    data           TEXT NOT NULL,
+    value          REAL,
+    value2         REAL,
+    tag            TEXT,
+    marker         TEXT,
+    deleted_reason TEXT,
+    is_head        INTEGER NOT NULL DEFAULT 1,
+    UNIQUE (entry_id, version)
+);
+
+CREATE INDEX entry_live_by_kind ON entry_version (subject, kind, at_ms)
+    WHERE is_head = 1 AND deleted_reason IS NULL;
+CREATE INDEX entry_live_by_time ON entry_version (subject, at_ms)
+    WHERE is_head = 1 AND deleted_reason IS NULL;
+"#;
+
+/// Imported readings remember where they came from (`import_key`) so importing a file twice adds
+/// nothing, and every import is logged.
+const V2: &str = r#"
+ALTER TABLE entry_version ADD COLUMN import_key TEXT;
+CREATE UNIQUE INDEX entry_import_key ON entry_version (import_key) WHERE import_key IS NOT NULL;
+
+CREATE TABLE import_log (
+    id          TEXT PRIMARY KEY NOT NULL,
+    at_ms       INTEGER NOT NULL,
+    format      TEXT NOT NULL,
+    file_sha256 TEXT NOT NULL,
+    rows_read   INTEGER NOT NULL,
+    added       INTEGER NOT NULL,
+    duplicates  INTEGER NOT NULL
+);
+"#;
+
+pub fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(V1), M::up(V2)])
+}
+
+/// The schema version this build writes.
+pub const LATEST: i64 = 2;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::Connection;
+
+    fn schema(conn: &Connection) -> Vec<(String, String, String)> {
+        let mut stmt = conn
+            .prepare("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type, name")
+            .unwrap();
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect::<Vec<(String, String, String)>>();
+        // ALTER TABLE rewrites the CREATE statement text; compare the columns instead for tables.
+        rows.into_iter()
+            .map(|(t, n, sql)| {
+                if t == "table" {
+                    let cols = conn
+                        .prepare(&format!("PRAGMA table_xinfo({n})"))
+                        .unwrap()
+                        .query_map([], |r| {
+                            Ok(format!(
+                                "{}:{}:{}:{:?}:{}",
+                                r.get::<_, String>(1)?,
+                                r.get::<_, String>(2)?,
+                                r.get::<_, i64>(3)?,
+                                r.get::<_, Option<String>>(4)?,
+                                r.get::<_, i64>(5)?
+                            ))
+                        })
+                        .unwrap()
+                        .map(|c| c.unwrap())
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    (t, n, cols)
+                } else {
+                    (t, n, sql.split_whitespace().collect::<Vec<_>>().join(" "))
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn upgraded_equals_fresh() {
+        let mut fresh = Connection::open_in_memory().unwrap();
+        migrations().to_latest(&mut fresh).unwrap();
+
+        let mut old = Connection::open_in_memory().unwrap();
+        migrations().to_version(&mut old, 1).unwrap();
+        old.execute(
+            "INSERT INTO entry_version (version_id, entry_id, version, subject, kind, at_ms, utc_offset_s,
+             author, created_ms, data) VALUES ('v', 'e', 1, 's', 'mood', 0, 7200, 'a', 0, '{}')",
+            [],
+        )
+        .unwrap();
+        migrations().to_latest(&mut old).unwrap();
+
+        assert_eq!(schema(&old), schema(&fresh));
+        let v: i64 = old
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, LATEST);
+        let kept: i64 = old
+            .query_row("SELECT count(*) FROM entry_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, 1, "rows survive the upgrade");
+    }
+
+    #[test]
+    fn migrations_are_valid() {
+        migrations().validate().unwrap();
+    }
+}
