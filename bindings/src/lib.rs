@@ -1,1 +1,13 @@
+//! uniffi bindings of the Polku core for the Android (Kotlin) and iOS (Swift) shells. Thin: objects
+//! wrap the core, records are converted in `convert`, errors mapped in `error`. Bindings are
+//! generated from the built library (library mode) by the `uniffi-bindgen` binary of this crate.
+
+mod client;
+mod convert;
+mod error;
+
+pub use client::*;
+pub use convert::*;
+pub use error::{ImportProblem, PolkuError};
+
 uniffi::setup_scaffolding!();

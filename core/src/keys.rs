@@ -34,6 +34,11 @@ impl DbKey {
         Ok(DbKey(k))
     }
 
+    /// The raw bytes, for a shell that stores a freshly generated key in the platform key store.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     pub(crate) fn sqlcipher_literal(&self) -> String {
         let mut s = String::with_capacity(67);
         s.push_str("x'");

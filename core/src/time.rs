@@ -42,6 +42,13 @@ impl Clock for FixedClock {
     }
 }
 
+/// `t` at the precision instants are stored with (milliseconds), so what a write returns equals
+/// what a later read gives.
+pub fn stored_precision<Z: TimeZone>(t: DateTime<Z>) -> DateTime<Z> {
+    use chrono::SubsecRound;
+    t.trunc_subsecs(3)
+}
+
 pub fn from_ms(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }

@@ -312,3 +312,26 @@ impl ClockNow for Profile {
         self.polku.now()
     }
 }
+
+#[test]
+fn what_add_returns_equals_what_is_read_back_with_the_system_clock() {
+    // The real clock has nanoseconds; storage keeps milliseconds. Both must agree.
+    let dir = tempfile::tempdir().unwrap();
+    let polku = polku_core::Polku::open(&dir.path().join("p.db"), &key()).unwrap();
+    let at = (Utc::now() - Duration::nanoseconds(123_456_789)).fixed_offset();
+    let a = polku
+        .diary()
+        .add(NewEntry::new(EntryData::Mood { score: 3 }))
+        .unwrap();
+    let b = polku
+        .diary()
+        .add(NewEntry::new(EntryData::Mood { score: 4 }).at(at))
+        .unwrap();
+    assert_eq!(polku.diary().get(a.id).unwrap(), a);
+    assert_eq!(polku.diary().get(b.id).unwrap(), b);
+    let c = polku
+        .diary()
+        .edit(a.id, NewEntry::new(EntryData::Mood { score: 5 }))
+        .unwrap();
+    assert_eq!(polku.diary().get(a.id).unwrap(), c);
+}

@@ -53,11 +53,12 @@ impl<'a> Diary<'a> {
 
     /// Adds several entries in one transaction: all or none.
     pub fn add_many(&self, news: Vec<NewEntry>) -> Result<Vec<Entry>> {
-        let now = self.cx.clock.now();
+        let now = time::stored_precision(self.cx.clock.now());
         let entries = news
             .into_iter()
             .map(|n| {
-                let at = n.at.unwrap_or_else(|| time::in_zone(now, self.cx.tz));
+                let at =
+                    time::stored_precision(n.at.unwrap_or_else(|| time::in_zone(now, self.cx.tz)));
                 validate::entry(&n, at, now)?;
                 Ok(self.first_version(at, n.note, n.data, now))
             })
@@ -95,7 +96,7 @@ impl<'a> Diary<'a> {
 
     /// Writes a new version of entry `id` with the given content. `new.at = None` keeps the time.
     pub fn edit(&self, id: Uuid, new: NewEntry) -> Result<Entry> {
-        let now = self.cx.clock.now();
+        let now = time::stored_precision(self.cx.clock.now());
         self.cx.store.write(|tx| {
             let head = live_head(tx, &self.cx.subject, id)?;
             if head.kind() != new.data.kind() {
@@ -108,7 +109,7 @@ impl<'a> Diary<'a> {
                     ),
                 ));
             }
-            let at = new.at.unwrap_or(head.at);
+            let at = time::stored_precision(new.at.unwrap_or(head.at));
             validate::entry(&new, at, now)?;
             let next = Entry {
                 version_id: Uuid::new_v4(),
@@ -129,7 +130,7 @@ impl<'a> Diary<'a> {
     /// Marks entry `id` as entered in error: a tombstone version with `reason`; history keeps all.
     pub fn delete(&self, id: Uuid, reason: &str) -> Result<Entry> {
         validate::reason(reason)?;
-        let now = self.cx.clock.now();
+        let now = time::stored_precision(self.cx.clock.now());
         self.cx.store.write(|tx| {
             let head = live_head(tx, &self.cx.subject, id)?;
             let tomb = Entry {

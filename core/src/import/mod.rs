@@ -95,7 +95,7 @@ impl Importer<'_> {
             Some(f) => f,
             None => detect(text)?,
         };
-        let now = self.cx.clock.now();
+        let now = time::stored_precision(self.cx.clock.now());
         let mut parsed = match format {
             CgmFormat::Generic => parse_generic(text),
             CgmFormat::LibreView => libreview::parse(text, self.cx.tz),
@@ -130,7 +130,7 @@ impl Importer<'_> {
                     hours_after_meal: None,
                     source: GlucoseSource::Cgm,
                 });
-                let mut e: Entry = diary.first_version(p.at, None, data, now);
+                let mut e: Entry = diary.first_version(time::stored_precision(p.at), None, data, now);
                 e.id = Uuid::new_v5(&IMPORT_NAMESPACE, p.key.as_bytes());
                 e.version_id = Uuid::new_v5(&e.id, b"v1");
                 if diary::insert_version(tx, &e, Some(&p.key))? {

@@ -1,0 +1,270 @@
+//! The FFI objects: `PolkuClient` (one per profile database) and its sub-clients. Each only wraps
+//! the core (`inner: Arc<polku_core::Polku>`) and converts at the edge; every call runs under
+//! [`guard`], so a panic becomes an error instead of crashing the app.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use polku_core::{DbKey, OpenOptions, Polku};
+
+use crate::convert::*;
+use crate::error::{guard, PolkuError, Result};
+
+/// Supplies the 32-byte database key. The Android shell implements it over the Keystore, iOS over
+/// the Keychain; the core never stores the key.
+#[uniffi::export(with_foreign)]
+pub trait KeyProvider: Send + Sync {
+    fn database_key(&self) -> std::result::Result<Vec<u8>, PolkuError>;
+}
+
+/// A random 32-byte key for a new profile, for the shell to keep in the platform key store.
+#[uniffi::export]
+pub fn generate_database_key() -> Result<Vec<u8>> {
+    guard("generate_database_key", || {
+        let k = DbKey::generate()?;
+        Ok(k.as_bytes().to_vec())
+    })
+}
+
+#[derive(uniffi::Object)]
+pub struct PolkuClient {
+    inner: Arc<Polku>,
+}
+
+#[uniffi::export]
+impl PolkuClient {
+    /// Opens (creating if needed) the encrypted profile database at `path`. `time_zone` is the
+    /// device's IANA zone (default Europe/Helsinki).
+    #[uniffi::constructor]
+    pub fn open(
+        path: String,
+        keys: Arc<dyn KeyProvider>,
+        time_zone: Option<String>,
+    ) -> Result<Arc<Self>> {
+        guard("open", || {
+            let tz = match time_zone {
+                Some(name) => polku_core::time::parse_tz(&name)?,
+                None => polku_core::DEFAULT_TZ,
+            };
+            let key = DbKey::from_slice(&keys.database_key()?)?;
+            let inner = Polku::open_with(
+                std::path::Path::new(&path),
+                &key,
+                OpenOptions {
+                    tz,
+                    ..Default::default()
+                },
+            )?;
+            Ok(Arc::new(PolkuClient {
+                inner: Arc::new(inner),
+            }))
+        })
+    }
+
+    pub fn diary(&self) -> Arc<DiaryClient> {
+        Arc::new(DiaryClient {
+            inner: self.inner.clone(),
+        })
+    }
+
+    pub fn analytics(&self) -> Arc<AnalyticsClient> {
+        Arc::new(AnalyticsClient {
+            inner: self.inner.clone(),
+        })
+    }
+
+    pub fn imports(&self) -> Arc<ImportClient> {
+        Arc::new(ImportClient {
+            inner: self.inner.clone(),
+        })
+    }
+
+    pub fn exports(&self) -> Arc<ExportClient> {
+        Arc::new(ExportClient {
+            inner: self.inner.clone(),
+        })
+    }
+
+    /// Whose record this database holds.
+    pub fn subject_id(&self) -> String {
+        self.inner.subject_id().to_owned()
+    }
+}
+
+#[cfg(feature = "test-hooks")]
+#[uniffi::export]
+impl PolkuClient {
+    /// Panics inside a guarded call; lets the shells' tests prove a panic arrives as an error.
+    pub fn panic_for_test(&self) -> Result<()> {
+        guard("panic_for_test", || panic!("deliberate test panic"))
+    }
+}
+
+#[derive(uniffi::Object)]
+pub struct DiaryClient {
+    inner: Arc<Polku>,
+}
+
+impl DiaryClient {
+    fn new_entry(&self, e: NewEntry) -> Result<polku_core::diary::NewEntry> {
+        Ok(polku_core::diary::NewEntry {
+            at: measured_at(e.measured_at, e.utc_offset_seconds, self.inner.time_zone())?,
+            note: e.note,
+            data: e.data.try_into()?,
+        })
+    }
+}
+
+#[uniffi::export]
+impl DiaryClient {
+    pub fn add(&self, entry: NewEntry) -> Result<DiaryEntry> {
+        guard("diary.add", || {
+            Ok(self.inner.diary().add(self.new_entry(entry)?)?.into())
+        })
+    }
+
+    /// Adds all entries in one transaction, or none.
+    pub fn add_many(&self, entries: Vec<NewEntry>) -> Result<Vec<DiaryEntry>> {
+        guard("diary.add_many", || {
+            let news = entries
+                .into_iter()
+                .map(|e| self.new_entry(e))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(self
+                .inner
+                .diary()
+                .add_many(news)?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
+    }
+
+    /// A new version of entry `id`; the previous one stays in its history.
+    pub fn edit(&self, id: String, entry: NewEntry) -> Result<DiaryEntry> {
+        guard("diary.edit", || {
+            Ok(self
+                .inner
+                .diary()
+                .edit(parse_id("id", &id)?, self.new_entry(entry)?)?
+                .into())
+        })
+    }
+
+    /// Marks entry `id` as entered in error (a tombstone with `reason`).
+    pub fn delete(&self, id: String, reason: String) -> Result<DiaryEntry> {
+        guard("diary.delete", || {
+            Ok(self
+                .inner
+                .diary()
+                .delete(parse_id("id", &id)?, &reason)?
+                .into())
+        })
+    }
+
+    pub fn get(&self, id: String) -> Result<DiaryEntry> {
+        guard("diary.get", || {
+            Ok(self.inner.diary().get(parse_id("id", &id)?)?.into())
+        })
+    }
+
+    pub fn history(&self, id: String) -> Result<Vec<DiaryEntry>> {
+        guard("diary.history", || {
+            Ok(self
+                .inner
+                .diary()
+                .history(parse_id("id", &id)?)?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
+    }
+
+    /// Newest first, paged: pass `next` back as `after` for the following page.
+    pub fn list(&self, query: EntryQuery) -> Result<EntryPage> {
+        guard("diary.list", || {
+            let p = self.inner.diary().list(&query.into())?;
+            Ok(EntryPage {
+                entries: p.entries.into_iter().map(Into::into).collect(),
+                next: p.next,
+            })
+        })
+    }
+
+    pub fn today(&self) -> Result<Vec<DiaryEntry>> {
+        guard("diary.today", || {
+            Ok(self
+                .inner
+                .diary()
+                .today()?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
+    }
+}
+
+#[derive(uniffi::Object)]
+pub struct AnalyticsClient {
+    inner: Arc<Polku>,
+}
+
+#[uniffi::export]
+impl AnalyticsClient {
+    pub fn glucose(&self, from: SystemTime, to: SystemTime) -> Result<GlucoseReport> {
+        guard("analytics.glucose", || {
+            Ok(self.inner.analytics().glucose(utc(from), utc(to))?.into())
+        })
+    }
+
+    pub fn blood_pressure(&self, from: SystemTime, to: SystemTime) -> Result<BpReport> {
+        guard("analytics.blood_pressure", || {
+            Ok(self
+                .inner
+                .analytics()
+                .blood_pressure(utc(from), utc(to))?
+                .into())
+        })
+    }
+}
+
+#[derive(uniffi::Object)]
+pub struct ImportClient {
+    inner: Arc<Polku>,
+}
+
+#[uniffi::export]
+impl ImportClient {
+    /// Imports a CGM CSV (generic or LibreView; `format = None` detects it). All or nothing.
+    pub fn cgm_csv(&self, contents: Vec<u8>, format: Option<CgmFormat>) -> Result<ImportReport> {
+        guard("imports.cgm_csv", || {
+            Ok(self
+                .inner
+                .import()
+                .cgm(&contents, format.map(Into::into))?
+                .into())
+        })
+    }
+}
+
+#[derive(uniffi::Object)]
+pub struct ExportClient {
+    inner: Arc<Polku>,
+}
+
+#[uniffi::export]
+impl ExportClient {
+    /// A FHIR R4 Bundle (collection) of Kanta PHR Observations, as JSON.
+    pub fn fhir_bundle_json(
+        &self,
+        from: Option<SystemTime>,
+        to: Option<SystemTime>,
+    ) -> Result<String> {
+        guard("exports.fhir_bundle_json", || {
+            let b = self.inner.fhir().bundle(from.map(utc), to.map(utc))?;
+            serde_json::to_string_pretty(&b).map_err(|e| PolkuError::Internal {
+                detail: format!("bundle encoding: {e}"),
+            })
+        })
+    }
+}

@@ -1,0 +1,577 @@
+//! FFI records and their conversion to and from core types: the one place where instants,
+//! offsets, ids and units cross the boundary. Numbers are signed 32-bit on the FFI (Kotlin and
+//! Swift handle them without casts); out-of-range values become `PolkuError::Validation` here.
+
+use std::time::SystemTime;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use polku_core::analytics as ca;
+use polku_core::diary as cd;
+use polku_core::diary::validate as limits;
+use uuid::Uuid;
+
+use crate::error::{PolkuError, Result};
+
+// ---- identities and time -------------------------------------------------------------------
+
+pub(crate) fn parse_id(field: &str, s: &str) -> Result<Uuid> {
+    Uuid::parse_str(s.trim()).map_err(|_| PolkuError::Validation {
+        field: field.to_owned(),
+        value: s.to_owned(),
+        allowed: "a UUID such as 0f8fad5b-d9cb-469f-a165-70867728950e".into(),
+    })
+}
+
+pub(crate) fn utc(t: SystemTime) -> DateTime<Utc> {
+    DateTime::<Utc>::from(t)
+}
+
+pub(crate) fn system_time(t: DateTime<Utc>) -> SystemTime {
+    SystemTime::from(t)
+}
+
+/// The measurement time: an explicit instant and offset, the instant in the device zone, or now.
+pub(crate) fn measured_at(
+    at: Option<SystemTime>,
+    offset_s: Option<i32>,
+    tz: chrono_tz::Tz,
+) -> Result<Option<DateTime<FixedOffset>>> {
+    let Some(at) = at else {
+        return match offset_s {
+            Some(_) => Err(PolkuError::Validation {
+                field: "utc_offset_seconds".into(),
+                value: "set without measured_at".into(),
+                allowed: "only together with measured_at".into(),
+            }),
+            None => Ok(None),
+        };
+    };
+    let at = utc(at);
+    Ok(Some(match offset_s {
+        Some(o) => {
+            let off = FixedOffset::east_opt(o)
+                .filter(|_| o % 60 == 0 && o.abs() <= 14 * 3600)
+                .ok_or_else(|| PolkuError::Validation {
+                    field: "utc_offset_seconds".into(),
+                    value: o.to_string(),
+                    allowed: "whole minutes between -50400 and 50400".into(),
+                })?;
+            at.with_timezone(&off)
+        }
+        None => polku_core::time::in_zone(at, tz),
+    }))
+}
+
+fn fit<T: TryFrom<i32> + Copy + std::fmt::Display>(
+    field: &str,
+    v: i32,
+    (lo, hi): (T, T),
+    unit: &str,
+) -> Result<T> {
+    T::try_from(v).map_err(|_| PolkuError::Validation {
+        field: field.to_owned(),
+        value: format!("{v} {unit}").trim_end().to_owned(),
+        allowed: format!("{lo}–{hi} {unit}").trim_end().to_owned(),
+    })
+}
+
+// ---- enums ---------------------------------------------------------------------------------
+
+macro_rules! mirror_enum {
+    ($(#[$m:meta])* $name:ident <=> $core:path { $($v:ident),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+        pub enum $name { $($v),* }
+        impl From<$name> for $core {
+            fn from(v: $name) -> Self { match v { $($name::$v => <$core>::$v),* } }
+        }
+        impl From<$core> for $name {
+            fn from(v: $core) -> Self { match v { $(<$core>::$v => $name::$v),* } }
+        }
+    };
+}
+
+mirror_enum!(EntryKind <=> cd::EntryKind { Glucose, BloodPressure, Weight, HeartRate, Temperature, Symptom, Medication, Mood, Note });
+mirror_enum!(GlucoseUnit <=> cd::GlucoseUnit { MmolL, MgDl });
+mirror_enum!(MealContext <=> cd::MealContext { Fasting, BeforeMeal, AfterMeal, Bedtime, Night, Other });
+mirror_enum!(GlucoseSource <=> cd::GlucoseSource { Meter, Cgm, Manual });
+mirror_enum!(Arm <=> cd::Arm { Left, Right });
+mirror_enum!(BpSeries <=> cd::BpSeries { Morning, Evening });
+mirror_enum!(SymptomCode <=> cd::SymptomCode { ChestPain, ShortnessOfBreath, Palpitations, Dizziness, LegSwelling, Fatigue, HypoglycaemiaSymptoms, LowMood, Anxiety, Other });
+mirror_enum!(CgmFormat <=> polku_core::import::CgmFormat { Generic, LibreView });
+
+/// A glucose value in the entry's `unit`, or the meter's LO/HI marker.
+#[derive(Debug, Clone, Copy, PartialEq, uniffi::Enum)]
+pub enum GlucoseReading {
+    Value { value: f64 },
+    Low,
+    High,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
+pub enum EntryData {
+    Glucose {
+        reading: GlucoseReading,
+        unit: GlucoseUnit,
+        context: MealContext,
+        hours_after_meal: Option<i32>,
+        source: GlucoseSource,
+    },
+    BloodPressure {
+        systolic: i32,
+        diastolic: i32,
+        pulse: Option<i32>,
+        arm: Option<Arm>,
+        series: Option<BpSeries>,
+    },
+    Weight {
+        kg: f64,
+    },
+    HeartRate {
+        bpm: i32,
+    },
+    Temperature {
+        celsius: f64,
+    },
+    Symptom {
+        code: SymptomCode,
+        severity: i32,
+    },
+    Medication {
+        name: String,
+        dose: Option<String>,
+    },
+    Mood {
+        score: i32,
+    },
+    Note,
+}
+
+impl TryFrom<EntryData> for cd::EntryData {
+    type Error = PolkuError;
+    fn try_from(d: EntryData) -> Result<Self> {
+        Ok(match d {
+            EntryData::Glucose {
+                reading,
+                unit,
+                context,
+                hours_after_meal,
+                source,
+            } => cd::EntryData::Glucose(cd::Glucose {
+                reading: match reading {
+                    GlucoseReading::Value { value } => limits::glucose_reading(value, unit.into())?,
+                    GlucoseReading::Low => cd::GlucoseReading::Low,
+                    GlucoseReading::High => cd::GlucoseReading::High,
+                },
+                unit: unit.into(),
+                context: context.into(),
+                hours_after_meal: hours_after_meal
+                    .map(|h| fit("glucose.hours_after_meal", h, limits::HOURS_AFTER_MEAL, "h"))
+                    .transpose()?,
+                source: source.into(),
+            }),
+            EntryData::BloodPressure {
+                systolic,
+                diastolic,
+                pulse,
+                arm,
+                series,
+            } => cd::EntryData::BloodPressure(cd::BloodPressure {
+                systolic: fit(
+                    "blood_pressure.systolic",
+                    systolic,
+                    limits::SYSTOLIC,
+                    "mmHg",
+                )?,
+                diastolic: fit(
+                    "blood_pressure.diastolic",
+                    diastolic,
+                    limits::DIASTOLIC,
+                    "mmHg",
+                )?,
+                pulse: pulse
+                    .map(|p| fit("blood_pressure.pulse", p, limits::PULSE, "/min"))
+                    .transpose()?,
+                arm: arm.map(Into::into),
+                series: series.map(Into::into),
+            }),
+            EntryData::Weight { kg } => cd::EntryData::Weight { kg },
+            EntryData::HeartRate { bpm } => cd::EntryData::HeartRate {
+                bpm: fit("heart_rate.bpm", bpm, limits::PULSE, "/min")?,
+            },
+            EntryData::Temperature { celsius } => cd::EntryData::Temperature { celsius },
+            EntryData::Symptom { code, severity } => cd::EntryData::Symptom {
+                code: code.into(),
+                severity: fit("symptom.severity", severity, limits::SEVERITY, "")?,
+            },
+            EntryData::Medication { name, dose } => cd::EntryData::Medication { name, dose },
+            EntryData::Mood { score } => cd::EntryData::Mood {
+                score: fit("mood.score", score, limits::MOOD, "")?,
+            },
+            EntryData::Note => cd::EntryData::Note,
+        })
+    }
+}
+
+impl From<cd::EntryData> for EntryData {
+    fn from(d: cd::EntryData) -> Self {
+        match d {
+            cd::EntryData::Glucose(g) => EntryData::Glucose {
+                reading: match g.reading {
+                    // Shown in the unit the user typed.
+                    cd::GlucoseReading::Value { mmol_l } => GlucoseReading::Value {
+                        value: match g.unit {
+                            cd::GlucoseUnit::MmolL => mmol_l,
+                            cd::GlucoseUnit::MgDl => {
+                                (mmol_l * cd::MG_DL_PER_MMOL_L * 10.0).round() / 10.0
+                            }
+                        },
+                    },
+                    cd::GlucoseReading::Low => GlucoseReading::Low,
+                    cd::GlucoseReading::High => GlucoseReading::High,
+                },
+                unit: g.unit.into(),
+                context: g.context.into(),
+                hours_after_meal: g.hours_after_meal.map(i32::from),
+                source: g.source.into(),
+            },
+            cd::EntryData::BloodPressure(bp) => EntryData::BloodPressure {
+                systolic: bp.systolic.into(),
+                diastolic: bp.diastolic.into(),
+                pulse: bp.pulse.map(i32::from),
+                arm: bp.arm.map(Into::into),
+                series: bp.series.map(Into::into),
+            },
+            cd::EntryData::Weight { kg } => EntryData::Weight { kg },
+            cd::EntryData::HeartRate { bpm } => EntryData::HeartRate { bpm: bpm.into() },
+            cd::EntryData::Temperature { celsius } => EntryData::Temperature { celsius },
+            cd::EntryData::Symptom { code, severity } => EntryData::Symptom {
+                code: code.into(),
+                severity: severity.into(),
+            },
+            cd::EntryData::Medication { name, dose } => EntryData::Medication { name, dose },
+            cd::EntryData::Mood { score } => EntryData::Mood {
+                score: score.into(),
+            },
+            cd::EntryData::Note => EntryData::Note,
+        }
+    }
+}
+
+// ---- records -------------------------------------------------------------------------------
+
+/// What a shell sends to add or edit an entry.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct NewEntry {
+    /// When it was measured; `None` = now (for an edit: keep the time).
+    #[uniffi(default = None)]
+    pub measured_at: Option<SystemTime>,
+    /// The wall-clock offset at `measured_at`; `None` = the device time zone's offset then.
+    #[uniffi(default = None)]
+    pub utc_offset_seconds: Option<i32>,
+    #[uniffi(default = None)]
+    pub note: Option<String>,
+    pub data: EntryData,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct DiaryEntry {
+    pub id: String,
+    pub version_id: String,
+    pub version: u32,
+    pub kind: EntryKind,
+    pub measured_at: SystemTime,
+    pub utc_offset_seconds: i32,
+    pub author: String,
+    pub created_at: SystemTime,
+    pub note: Option<String>,
+    pub data: EntryData,
+    /// Set when this version is a deletion (tombstone), with the reason given.
+    pub deleted_reason: Option<String>,
+    pub is_head: bool,
+}
+
+impl From<cd::Entry> for DiaryEntry {
+    fn from(e: cd::Entry) -> Self {
+        DiaryEntry {
+            id: e.id.to_string(),
+            version_id: e.version_id.to_string(),
+            version: e.version,
+            kind: e.kind().into(),
+            measured_at: system_time(e.at.with_timezone(&Utc)),
+            utc_offset_seconds: e.at.offset().local_minus_utc(),
+            author: e.author,
+            created_at: system_time(e.created_at),
+            note: e.note,
+            data: e.data.into(),
+            deleted_reason: e.deleted.map(|d| d.reason),
+            is_head: e.is_head,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, uniffi::Record)]
+pub struct EntryQuery {
+    /// Empty = every kind.
+    #[uniffi(default = [])]
+    pub kinds: Vec<EntryKind>,
+    #[uniffi(default = None)]
+    pub from: Option<SystemTime>,
+    #[uniffi(default = None)]
+    pub to: Option<SystemTime>,
+    /// 0 = default page size (50).
+    #[uniffi(default = 0)]
+    pub limit: u32,
+    #[uniffi(default = None)]
+    pub after: Option<String>,
+}
+
+impl From<EntryQuery> for cd::EntryQuery {
+    fn from(q: EntryQuery) -> Self {
+        cd::EntryQuery {
+            kinds: q.kinds.into_iter().map(Into::into).collect(),
+            from: q.from.map(utc),
+            to: q.to.map(utc),
+            limit: q.limit,
+            after: q.after,
+        }
+    }
+}
+
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct EntryPage {
+    pub entries: Vec<DiaryEntry>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ImportReport {
+    pub format: CgmFormat,
+    pub readings: u64,
+    pub added: u64,
+    pub duplicates: u64,
+    pub skipped_other_rows: u64,
+}
+
+impl From<polku_core::import::ImportReport> for ImportReport {
+    fn from(r: polku_core::import::ImportReport) -> Self {
+        ImportReport {
+            format: r.format.into(),
+            readings: r.readings,
+            added: r.added,
+            duplicates: r.duplicates,
+            skipped_other_rows: r.skipped_other_rows,
+        }
+    }
+}
+
+// ---- analytics -----------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Bands {
+    pub very_low: f64,
+    pub low: f64,
+    pub in_range: f64,
+    pub high: f64,
+    pub very_high: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Gmi {
+    pub percent: f64,
+    pub mmol_mol: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Sufficiency {
+    pub period_days: f64,
+    pub nominal_interval_minutes: f64,
+    pub possible_readings: u64,
+    pub readings: u64,
+    pub percent_captured: f64,
+    pub sufficient: bool,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct HypoEvent {
+    pub level: u8,
+    pub start: SystemTime,
+    pub end: SystemTime,
+    pub duration_minutes: f64,
+    pub nadir_mmol_l: Option<f64>,
+    pub nadir_at: SystemTime,
+    pub recovered: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct AgpHour {
+    pub hour: u8,
+    pub readings: u64,
+    pub p5: f64,
+    pub p25: f64,
+    pub p50: f64,
+    pub p75: f64,
+    pub p95: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Basis {
+    TimeWeighted,
+    PerReading,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct GlucoseSummary {
+    pub basis: Basis,
+    pub readings: u64,
+    pub lo_markers: u64,
+    pub hi_markers: u64,
+    pub mean_mmol_l: Option<f64>,
+    pub sd_mmol_l: Option<f64>,
+    pub cv_percent: Option<f64>,
+    pub gmi: Option<Gmi>,
+    pub bands: Bands,
+    pub below_range_percent: f64,
+    pub above_range_percent: f64,
+    pub readings_below_3_9: u64,
+    pub readings_below_3_0: u64,
+    pub sufficiency: Option<Sufficiency>,
+    pub hypo_events: Vec<HypoEvent>,
+    pub agp: Vec<AgpHour>,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct GlucoseReport {
+    pub from: SystemTime,
+    pub to: SystemTime,
+    pub cgm: Option<GlucoseSummary>,
+    pub meter: Option<GlucoseSummary>,
+}
+
+fn ms(t: i64) -> SystemTime {
+    system_time(polku_core::time::from_ms(t))
+}
+
+impl From<ca::GlucoseSummary> for GlucoseSummary {
+    fn from(s: ca::GlucoseSummary) -> Self {
+        GlucoseSummary {
+            basis: match s.basis {
+                ca::Basis::TimeWeighted => Basis::TimeWeighted,
+                ca::Basis::PerReading => Basis::PerReading,
+            },
+            readings: s.readings,
+            lo_markers: s.lo_markers,
+            hi_markers: s.hi_markers,
+            mean_mmol_l: s.mean_mmol_l,
+            sd_mmol_l: s.sd_mmol_l,
+            cv_percent: s.cv_percent,
+            gmi: s.gmi.map(|g| Gmi {
+                percent: g.percent,
+                mmol_mol: g.mmol_mol,
+            }),
+            bands: Bands {
+                very_low: s.bands.very_low,
+                low: s.bands.low,
+                in_range: s.bands.in_range,
+                high: s.bands.high,
+                very_high: s.bands.very_high,
+            },
+            below_range_percent: s.below_range_percent,
+            above_range_percent: s.above_range_percent,
+            readings_below_3_9: s.readings_below_3_9,
+            readings_below_3_0: s.readings_below_3_0,
+            sufficiency: s.sufficiency.map(|x| Sufficiency {
+                period_days: x.period_days,
+                nominal_interval_minutes: x.nominal_interval_minutes,
+                possible_readings: x.possible_readings,
+                readings: x.readings,
+                percent_captured: x.percent_captured,
+                sufficient: x.sufficient,
+                reason: x.reason,
+            }),
+            hypo_events: s
+                .hypo_events
+                .into_iter()
+                .map(|e| HypoEvent {
+                    level: e.level,
+                    start: ms(e.start_ms),
+                    end: ms(e.end_ms),
+                    duration_minutes: e.duration_minutes,
+                    nadir_mmol_l: e.nadir_mmol_l,
+                    nadir_at: ms(e.nadir_ms),
+                    recovered: e.recovered,
+                })
+                .collect(),
+            agp: s
+                .agp
+                .into_iter()
+                .map(|a| AgpHour {
+                    hour: a.hour,
+                    readings: a.readings,
+                    p5: a.p5,
+                    p25: a.p25,
+                    p50: a.p50,
+                    p75: a.p75,
+                    p95: a.p95,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<ca::GlucoseReport> for GlucoseReport {
+    fn from(r: ca::GlucoseReport) -> Self {
+        GlucoseReport {
+            from: system_time(r.from),
+            to: system_time(r.to),
+            cgm: r.cgm.map(Into::into),
+            meter: r.meter.map(Into::into),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct HomeSeries {
+    /// ISO date (YYYY-MM-DD) of the first and last day, local calendar.
+    pub first_day: String,
+    pub last_day: String,
+    pub days: u32,
+    pub readings: u32,
+    pub mean_systolic: f64,
+    pub mean_diastolic: f64,
+    pub complete: bool,
+    pub at_target: bool,
+    pub at_high_risk_target: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct BpReport {
+    pub readings: u64,
+    pub mean_systolic: Option<f64>,
+    pub mean_diastolic: Option<f64>,
+    pub qualifying_days: u32,
+    pub home_series: Option<HomeSeries>,
+}
+
+impl From<ca::BpReport> for BpReport {
+    fn from(r: ca::BpReport) -> Self {
+        BpReport {
+            readings: r.readings,
+            mean_systolic: r.mean_systolic,
+            mean_diastolic: r.mean_diastolic,
+            qualifying_days: r.qualifying_days,
+            home_series: r.home_series.map(|s| HomeSeries {
+                first_day: s.first_day.to_string(),
+                last_day: s.last_day.to_string(),
+                days: s.days,
+                readings: s.readings,
+                mean_systolic: s.mean_systolic,
+                mean_diastolic: s.mean_diastolic,
+                complete: s.complete,
+                at_target: s.at_target,
+                at_high_risk_target: s.at_high_risk_target,
+            }),
+        }
+    }
+}

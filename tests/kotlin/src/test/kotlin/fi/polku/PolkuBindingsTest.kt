@@ -1,0 +1,201 @@
+package fi.polku
+
+import java.nio.file.Files
+import java.nio.file.Path
+import java.time.Duration
+import java.time.Instant
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertFalse
+import org.junit.jupiter.api.Assertions.assertNotNull
+import org.junit.jupiter.api.Assertions.assertNull
+import org.junit.jupiter.api.Assertions.assertThrows
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.io.TempDir
+import uniffi.polku_ffi.*
+
+/** Stands in for the Android Keystore-backed provider: hands out a fixed key. */
+class FixedKey(private val key: ByteArray) : KeyProvider {
+    override fun databaseKey(): ByteArray = key.copyOf()
+}
+
+class FailingKeyStore : KeyProvider {
+    override fun databaseKey(): ByteArray = throw IllegalStateException("keystore locked")
+}
+
+class PolkuBindingsTest {
+    @TempDir
+    lateinit var dir: Path
+
+    private val key = generateDatabaseKey()
+    private fun db() = dir.resolve("polku.db").toString()
+    private fun open(k: ByteArray = key) = PolkuClient.open(db(), FixedKey(k), "Europe/Helsinki")
+
+    private val t0: Instant = Instant.parse("2026-11-02T06:00:00Z")
+
+    private fun allKinds(): List<NewEntry> = listOf(
+        EntryData.Glucose(GlucoseReading.Value(6.2), GlucoseUnit.MMOL_L, MealContext.FASTING, null, GlucoseSource.METER),
+        EntryData.Glucose(GlucoseReading.Value(180.0), GlucoseUnit.MG_DL, MealContext.AFTER_MEAL, 2, GlucoseSource.METER),
+        EntryData.Glucose(GlucoseReading.High, GlucoseUnit.MMOL_L, MealContext.OTHER, null, GlucoseSource.METER),
+        EntryData.BloodPressure(132, 84, 68, Arm.LEFT, BpSeries.MORNING),
+        EntryData.Weight(81.5),
+        EntryData.HeartRate(62),
+        EntryData.Temperature(36.9),
+        EntryData.Symptom(SymptomCode.CHEST_PAIN, 4),
+        EntryData.Medication("Ramipril", "5 mg"),
+        EntryData.Mood(4),
+        EntryData.Note,
+    ).mapIndexed { i, data ->
+        NewEntry(measuredAt = t0.plus(Duration.ofMinutes(i.toLong())), note = if (data is EntryData.Note) "Kävelin 40 min" else null, data = data)
+    }
+
+    @Test
+    fun `every kind is added and read back`() {
+        val client = open()
+        val diary = client.diary()
+        val added = diary.addMany(allKinds())
+        assertEquals(11, added.size)
+        for (e in added) {
+            val back = diary.get(e.id)
+            assertEquals(e, back)
+            assertEquals(7200, back.utcOffsetSeconds, "Helsinki winter time kept with the entry")
+        }
+        val page = diary.list(EntryQuery())
+        assertEquals(11, page.entries.size)
+        assertEquals(EntryKind.NOTE, page.entries.first().kind, "newest first")
+        // mg/dL entries come back in the unit the user typed.
+        val mgdl = added[1].data as EntryData.Glucose
+        assertEquals(GlucoseReading.Value(180.0), mgdl.reading)
+        assertEquals(GlucoseReading.High, (added[2].data as EntryData.Glucose).reading)
+
+        val glucoseOnly = diary.list(EntryQuery(kinds = listOf(EntryKind.GLUCOSE), limit = 2u))
+        assertEquals(2, glucoseOnly.entries.size)
+        val rest = diary.list(EntryQuery(kinds = listOf(EntryKind.GLUCOSE), limit = 2u, after = glucoseOnly.next))
+        assertEquals(1, rest.entries.size)
+        assertNull(rest.next)
+        client.close()
+    }
+
+    @Test
+    fun `edit keeps history and delete leaves a tombstone`() {
+        val diary = open().diary()
+        val e = diary.add(NewEntry(data = EntryData.Weight(90.0)))
+        val v2 = diary.edit(e.id, NewEntry(data = EntryData.Weight(89.0), note = "korjaus"))
+        assertEquals(2u, v2.version)
+        assertEquals(e.measuredAt, v2.measuredAt)
+        val gone = diary.delete(e.id, "väärä vaaka")
+        assertEquals("väärä vaaka", gone.deletedReason)
+        val history = diary.history(e.id)
+        assertEquals(listOf(1u, 2u, 3u), history.map { it.version })
+        assertEquals(EntryData.Weight(90.0), history[0].data)
+        assertTrue(diary.list(EntryQuery()).entries.isEmpty())
+        assertThrows(PolkuException.Conflict::class.java) { diary.edit(e.id, NewEntry(data = EntryData.Weight(1.0))) }
+        assertThrows(PolkuException.NotFound::class.java) { diary.get("0f8fad5b-d9cb-469f-a165-70867728950e") }
+    }
+
+    @Test
+    fun `invalid values give a validation error naming the field`() {
+        val diary = open().diary()
+        val bp = assertThrows(PolkuException.Validation::class.java) {
+            diary.add(NewEntry(data = EntryData.BloodPressure(310, 80, null, null, null)))
+        }
+        assertEquals("blood_pressure.systolic", bp.field)
+        assertEquals("310 mmHg", bp.value)
+        assertEquals("50–300 mmHg", bp.allowed)
+
+        val g = assertThrows(PolkuException.Validation::class.java) {
+            diary.add(NewEntry(data = EntryData.Glucose(GlucoseReading.Value(40.0), GlucoseUnit.MMOL_L, MealContext.OTHER, null, GlucoseSource.METER)))
+        }
+        assertEquals("glucose.value", g.field)
+        assertTrue(g.allowed.contains("LO or HI"))
+
+        // Beyond the integer type on the Rust side: still a typed validation error, not a crash.
+        val mood = assertThrows(PolkuException.Validation::class.java) { diary.add(NewEntry(data = EntryData.Mood(100_000))) }
+        assertEquals("mood.score", mood.field)
+        val id = assertThrows(PolkuException.Validation::class.java) { diary.get("not-a-uuid") }
+        assertEquals("id", id.field)
+        val future = assertThrows(PolkuException.Validation::class.java) {
+            diary.add(NewEntry(measuredAt = Instant.now().plus(Duration.ofHours(1)), data = EntryData.Mood(3)))
+        }
+        assertEquals("at", future.field)
+        assertTrue(diary.list(EntryQuery()).entries.isEmpty(), "nothing stored")
+    }
+
+    @Test
+    fun `wrong key is a typed error and the file is kept`() {
+        open().diary().add(NewEntry(data = EntryData.Mood(3)))
+        val other = generateDatabaseKey()
+        assertThrows(PolkuException.WrongKey::class.java) { open(other) }
+        assertTrue(Files.exists(Path.of(db())))
+        assertEquals(1, open().diary().list(EntryQuery()).entries.size, "still opens with the right key")
+        val short = assertThrows(PolkuException.Validation::class.java) { open(ByteArray(16)) }
+        assertEquals("key", short.field)
+        assertThrows(PolkuException.Crypto::class.java) { PolkuClient.open(db(), FailingKeyStore(), null) }
+    }
+
+    @Test
+    fun `analytics over meter and cgm readings`() {
+        val client = open()
+        val start = Instant.parse("2026-11-01T00:00:00Z")
+        // One day of 5-minute CGM: first half at 5.0, second half at 11.0 mmol/L.
+        val cgm = (0 until 288).map { i ->
+            NewEntry(
+                measuredAt = start.plus(Duration.ofMinutes(5L * i)),
+                data = EntryData.Glucose(GlucoseReading.Value(if (i < 144) 5.0 else 11.0), GlucoseUnit.MMOL_L, MealContext.OTHER, null, GlucoseSource.CGM),
+            )
+        }
+        client.diary().addMany(cgm)
+        val r = client.analytics().glucose(start, start.plus(Duration.ofDays(1)))
+        assertNotNull(r.cgm)
+        val s = r.cgm!!
+        assertEquals(Basis.TIME_WEIGHTED, s.basis)
+        assertEquals(288uL, s.readings)
+        assertEquals(50.0, s.bands.inRange, 1e-9)
+        assertEquals(50.0, s.bands.high, 1e-9)
+        assertEquals(8.0, s.meanMmolL!!, 1e-9)
+        // GMI mmol/mol = 12.71 + 4.70587 × 8.0
+        assertEquals(12.71 + 4.70587 * 8.0, s.gmi!!.mmolMol, 1e-9)
+        assertFalse(s.sufficiency!!.sufficient, "one day is not 14")
+        assertNull(r.meter)
+
+        client.diary().addMany((0 until 4).map { i ->
+            NewEntry(measuredAt = t0.plus(Duration.ofMinutes(i.toLong())), data = EntryData.BloodPressure(130 + i, 80, null, null, if (i < 2) BpSeries.MORNING else BpSeries.EVENING))
+        })
+        val bp = client.analytics().bloodPressure(t0.minus(Duration.ofDays(1)), t0.plus(Duration.ofDays(1)))
+        assertEquals(4uL, bp.readings)
+        assertEquals(131.5, bp.meanSystolic!!, 1e-9)
+        assertEquals(1u, bp.qualifyingDays)
+        assertFalse(bp.homeSeries!!.complete)
+    }
+
+    @Test
+    fun `cgm import and fhir export`() {
+        val client = open()
+        val csv = "timestamp,glucose_mmol_l\n2026-11-01T08:00:00+02:00,5.5\n2026-11-01T08:05:00+02:00,5.7\n"
+        val rep = client.imports().cgmCsv(csv.toByteArray(), null)
+        assertEquals(CgmFormat.GENERIC, rep.format)
+        assertEquals(2uL, rep.added)
+        assertEquals(0uL, client.imports().cgmCsv(csv.toByteArray(), CgmFormat.GENERIC).added, "idempotent")
+        val bad = assertThrows(PolkuException.ImportRejected::class.java) {
+            client.imports().cgmCsv("timestamp,glucose_mmol_l\n2026-11-01T08:10:00+02:00,x\n".toByteArray(), null)
+        }
+        assertEquals(2uL, bad.problems.single().line)
+
+        client.diary().addMany(allKinds())
+        val json = client.exports().fhirBundleJson(null, null)
+        assertTrue(json.contains("\"resourceType\": \"Bundle\""))
+        assertTrue(json.contains("http://phr.kanta.fi/StructureDefinition/fiphr-sd-bloodglucose"))
+        assertTrue(json.contains("\"14745-4\""), "CGM coding")
+        assertTrue(json.contains("\"15074-8\"") && json.contains("\"14743-9\""), "meter codings together")
+        assertTrue(json.contains("\"85354-9\""))
+    }
+
+    @Test
+    fun `a panic inside a call arrives as an error, not a crash`() {
+        val client = open()
+        val e = assertThrows(PolkuException.Internal::class.java) { client.panicForTest() }
+        assertEquals("panic_for_test failed unexpectedly", e.detail)
+        // The library is still usable afterwards.
+        assertEquals(0, client.diary().list(EntryQuery()).entries.size)
+    }
+}
