@@ -62,17 +62,11 @@ pub(crate) fn measured_at(
     }))
 }
 
-fn fit<T: TryFrom<i32> + Copy + std::fmt::Display>(
-    field: &str,
-    v: i32,
-    (lo, hi): (T, T),
-    unit: &str,
-) -> Result<T> {
-    T::try_from(v).map_err(|_| PolkuError::Validation {
-        field: field.to_owned(),
-        value: format!("{v} {unit}").trim_end().to_owned(),
-        allowed: format!("{lo}–{hi} {unit}").trim_end().to_owned(),
-    })
+fn fit<T>(field: &str, v: i32, range: (T, T), unit: &str) -> Result<T>
+where
+    T: TryFrom<i64> + PartialOrd + std::fmt::Display + Copy,
+{
+    Ok(limits::narrow(field, v.into(), range, unit)?)
 }
 
 // ---- enums ---------------------------------------------------------------------------------

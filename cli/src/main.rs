@@ -1,1 +1,302 @@
-fn main() {}
+//! `polku`: a terminal shell over the Polku core and a scriptable client. With `--json`, results
+//! go to stdout as JSON and errors to stderr as `{"error": {...}}`; the exit code tells the kind
+//! of failure (see `exit_code`).
+
+mod args;
+mod demo;
+mod entry;
+mod output;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+use polku_core::diary::EntryQuery;
+use polku_core::{keys, time, Error, OpenOptions, Polku};
+use serde_json::json;
+
+use args::*;
+
+fn main() -> ExitCode {
+    let wants_json = std::env::args().any(|a| a == "--json");
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind::*;
+            if !wants_json
+                || matches!(
+                    e.kind(),
+                    DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand
+                )
+            {
+                e.exit();
+            }
+            let msg = e
+                .kind()
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| "invalid arguments".into());
+            eprintln!(
+                "{}",
+                json!({ "error": { "code": "usage", "message": msg, "detail": e.render().to_string().trim() } })
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if cli.json {
+                eprintln!("{}", output::error_json(&e));
+            } else {
+                eprintln!("polku: {}", output::error_text(&e));
+            }
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+/// 2 bad input, 3 wrong passphrase, 4 not found, 5 unusable database, 6 conflict, 1 anything else.
+fn exit_code(e: &Error) -> u8 {
+    match e {
+        Error::Validation { .. } | Error::Import(_) => 2,
+        Error::WrongKey { .. } => 3,
+        Error::NotFound { .. } => 4,
+        Error::Corrupt { .. } | Error::NewerSchema { .. } | Error::EncryptionUnavailable => 5,
+        Error::Conflict(_) => 6,
+        Error::Storage(_) | Error::Io(_) => 1,
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), Error> {
+    let tz = time::parse_tz(&cli.tz)?;
+    match &cli.command {
+        Command::Init => init(cli, tz),
+        Command::Demo(a) => demo::run(a, tz, cli.json),
+        Command::Diary(cmd) => {
+            let p = open(cli, tz)?;
+            diary(&p, cmd, cli.json)
+        }
+        Command::Stats(cmd) => {
+            let p = open(cli, tz)?;
+            match cmd {
+                StatsCmd::Glucose(period) => {
+                    let (from, to) = period_of(period)?;
+                    output::glucose_report(&p.analytics().glucose(from, to)?, cli.json);
+                }
+                StatsCmd::Bp(period) => {
+                    let (from, to) = period_of(period)?;
+                    output::bp_report(&p.analytics().blood_pressure(from, to)?, from, to, cli.json);
+                }
+            }
+            Ok(())
+        }
+        Command::Import(ImportCmd::Cgm { file, format }) => {
+            let p = open(cli, tz)?;
+            let format = format.map(|f| match f {
+                FormatArg::Generic => polku_core::import::CgmFormat::Generic,
+                FormatArg::Libreview => polku_core::import::CgmFormat::LibreView,
+            });
+            output::import_report(&p.import().cgm_file(file, format)?, cli.json);
+            Ok(())
+        }
+        Command::Export(ExportCmd::Fhir { out, from, to }) => {
+            let p = open(cli, tz)?;
+            let from = from
+                .as_deref()
+                .map(|s| time::parse_rfc3339("from", s))
+                .transpose()?;
+            let to = to
+                .as_deref()
+                .map(|s| time::parse_rfc3339("to", s))
+                .transpose()?;
+            let bundle = p
+                .fhir()
+                .bundle(from.map(|t| t.to_utc()), to.map(|t| t.to_utc()))?;
+            let n = bundle["entry"].as_array().map_or(0, Vec::len);
+            let text =
+                serde_json::to_string_pretty(&bundle).map_err(|e| Error::Io(e.to_string()))?;
+            std::fs::write(out, text)
+                .map_err(|e| Error::Io(format!("cannot write {}: {e}", out.display())))?;
+            if cli.json {
+                println!("{}", json!({ "out": out, "observations": n }));
+            } else {
+                println!("Wrote {n} FHIR Observations to {}", out.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn diary(p: &Polku, cmd: &DiaryCmd, json_out: bool) -> Result<(), Error> {
+    let d = p.diary();
+    match cmd {
+        DiaryCmd::Add(kind) => output::entry(&d.add(entry::new_entry(kind)?)?, json_out),
+        DiaryCmd::Edit { id, entry: kind } => output::entry(
+            &d.edit(entry::parse_id(id)?, entry::new_entry(kind)?)?,
+            json_out,
+        ),
+        DiaryCmd::Delete { id, reason } => {
+            output::entry(&d.delete(entry::parse_id(id)?, reason)?, json_out)
+        }
+        DiaryCmd::History { id } => {
+            output::entries(&d.history(entry::parse_id(id)?)?, None, json_out)
+        }
+        DiaryCmd::Today => output::entries(&d.today()?, None, json_out),
+        DiaryCmd::List(a) => {
+            let kinds = a
+                .kinds
+                .iter()
+                .map(|k| {
+                    polku_core::diary::EntryKind::parse(k)
+                        .ok_or_else(|| Error::validation("kind", k, "glucose, bp, weight, pulse, temperature, symptom, medication, mood, note"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let q = EntryQuery {
+                kinds,
+                from: a
+                    .from
+                    .as_deref()
+                    .map(|s| time::parse_rfc3339("from", s))
+                    .transpose()?
+                    .map(|t| t.to_utc()),
+                to: a
+                    .to
+                    .as_deref()
+                    .map(|s| time::parse_rfc3339("to", s))
+                    .transpose()?
+                    .map(|t| t.to_utc()),
+                limit: a.limit,
+                after: a.after.clone(),
+            };
+            let page = d.list(&q)?;
+            output::entries(&page.entries, Some(page.next.as_deref()), json_out);
+        }
+    }
+    Ok(())
+}
+
+fn period_of(
+    p: &Period,
+) -> Result<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>), Error> {
+    Ok((
+        time::parse_rfc3339("from", &p.from)?.to_utc(),
+        time::parse_rfc3339("to", &p.to)?.to_utc(),
+    ))
+}
+
+fn home(cli: &Cli) -> Result<PathBuf, Error> {
+    match &cli.home {
+        Some(h) => Ok(h.clone()),
+        None => dirs::data_dir().map(|d| d.join("polku")).ok_or_else(|| {
+            Error::validation(
+                "home",
+                "(none)",
+                "a directory: pass --home DIR or set POLKU_HOME",
+            )
+        }),
+    }
+}
+
+fn paths(home: &Path) -> (PathBuf, PathBuf) {
+    (home.join("polku.db"), home.join("polku.salt"))
+}
+
+fn init(cli: &Cli, tz: chrono_tz::Tz) -> Result<(), Error> {
+    let home = home(cli)?;
+    let (db, salt) = paths(&home);
+    if db.exists() {
+        return Err(Error::Conflict(format!(
+            "a profile already exists in {}",
+            home.display()
+        )));
+    }
+    std::fs::create_dir_all(&home)
+        .map_err(|e| Error::Io(format!("cannot create {}: {e}", home.display())))?;
+    restrict_permissions(&home);
+    let pass = passphrase(cli, true)?;
+    let key = keys::derive_from_passphrase(&pass, &salt, true)?;
+    let p = Polku::open_with(
+        &db,
+        &key,
+        OpenOptions {
+            tz,
+            ..Default::default()
+        },
+    )?;
+    if cli.json {
+        println!(
+            "{}",
+            json!({ "home": home, "database": db, "subject_id": p.subject_id() })
+        );
+    } else {
+        println!(
+            "Created an encrypted profile in {} (subject {}).",
+            home.display(),
+            p.subject_id()
+        );
+    }
+    Ok(())
+}
+
+fn open(cli: &Cli, tz: chrono_tz::Tz) -> Result<Polku, Error> {
+    let home = home(cli)?;
+    let (db, salt) = paths(&home);
+    if !db.exists() {
+        return Err(Error::NotFound {
+            what: "profile",
+            id: format!("{} (run `polku init` first)", home.display()),
+        });
+    }
+    let pass = passphrase(cli, false)?;
+    let key = keys::derive_from_passphrase(&pass, &salt, false)?;
+    Polku::open_with(
+        &db,
+        &key,
+        OpenOptions {
+            tz,
+            ..Default::default()
+        },
+    )
+}
+
+fn passphrase(cli: &Cli, confirm: bool) -> Result<String, Error> {
+    if let Some(name) = &cli.passphrase_env {
+        return std::env::var(name).map_err(|_| {
+            Error::validation(
+                "passphrase-env",
+                name,
+                "the name of a set environment variable",
+            )
+        });
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::validation(
+            "passphrase",
+            "(no terminal)",
+            "--passphrase-env NAME, or run in a terminal to be asked",
+        ));
+    }
+    let p = rpassword::prompt_password("Passphrase: ").map_err(|e| Error::Io(e.to_string()))?;
+    if confirm
+        && rpassword::prompt_password("Repeat passphrase: ")
+            .map_err(|e| Error::Io(e.to_string()))?
+            != p
+    {
+        return Err(Error::validation(
+            "passphrase",
+            "(repeat differs)",
+            "the same passphrase twice",
+        ));
+    }
+    Ok(p)
+}
+
+fn restrict_permissions(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+}

@@ -74,7 +74,7 @@ fn summarize(problems: &[ImportProblem]) -> String {
 }
 
 impl Error {
-    pub(crate) fn validation(
+    pub fn validation(
         field: impl Into<String>,
         value: impl ToString,
         allowed: impl Into<String>,

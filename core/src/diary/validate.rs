@@ -151,6 +151,22 @@ fn blood_pressure(bp: &BloodPressure) -> Result<()> {
     Ok(())
 }
 
+/// Narrows an integer typed at an API edge (FFI i32, CLI i64) to a field's type, with the field's
+/// range in the error when it does not fit (e.g. a mood of 100000).
+pub fn narrow<T>(field: &str, v: i64, range: (T, T), unit: &str) -> Result<T>
+where
+    T: TryFrom<i64> + PartialOrd + std::fmt::Display + Copy,
+{
+    match T::try_from(v) {
+        Ok(t) => int_range(field, t, range, unit).map(|_| t),
+        Err(_) => Err(Error::validation(
+            field,
+            format!("{v} {unit}").trim_end(),
+            format!("{}–{} {unit}", range.0, range.1).trim_end(),
+        )),
+    }
+}
+
 pub fn reason(r: &str) -> Result<()> {
     text("reason", r, REASON_MAX_CHARS, true)
 }

@@ -1,0 +1,282 @@
+//! Command-line grammar. Every command has help text; clap reports bad arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "polku",
+    version,
+    about = "Polku self-care diary: encrypted local profile, clinical analytics, CGM import, FHIR export"
+)]
+pub struct Cli {
+    /// Profile directory (default: the user's data directory, polku/).
+    #[arg(long, global = true, value_name = "DIR", env = "POLKU_HOME")]
+    pub home: Option<PathBuf>,
+    /// Read the passphrase from this environment variable instead of prompting.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub passphrase_env: Option<String>,
+    /// Machine-readable JSON on stdout; errors as JSON on stderr.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Time zone for "now", days and local timestamps.
+    #[arg(
+        long,
+        global = true,
+        value_name = "IANA_ZONE",
+        default_value = "Europe/Helsinki"
+    )]
+    pub tz: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create the encrypted profile (asks for a new passphrase).
+    Init,
+    /// Add, list, edit and delete diary entries.
+    #[command(subcommand)]
+    Diary(DiaryCmd),
+    /// Clinical summaries over a period.
+    #[command(subcommand)]
+    Stats(StatsCmd),
+    /// Import measurements from files.
+    #[command(subcommand)]
+    Import(ImportCmd),
+    /// Export the diary.
+    #[command(subcommand)]
+    Export(ExportCmd),
+    /// Fill a temporary profile with 30 days of realistic data and print a summary.
+    Demo(DemoArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DiaryCmd {
+    /// Add an entry.
+    #[command(subcommand)]
+    Add(AddKind),
+    /// List entries, newest first.
+    List(ListArgs),
+    /// Entries of today (local day).
+    Today,
+    /// Replace an entry's content with a new version (the old one stays in history).
+    Edit {
+        /// Entry id.
+        id: String,
+        #[command(subcommand)]
+        entry: AddKind,
+    },
+    /// Mark an entry as entered in error (kept in history with the reason).
+    Delete {
+        id: String,
+        /// Why the entry is removed.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Every version of an entry, oldest first.
+    History { id: String },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// When it was measured (RFC 3339); default now.
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+    /// Free-text note.
+    #[arg(long)]
+    pub note: Option<String>,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum AddKind {
+    /// Blood glucose: a value, or LO / HI as the meter shows outside its range.
+    Glucose {
+        /// The value in --unit, or LO / HI.
+        value: String,
+        #[arg(long, value_enum, default_value = "mmol/L")]
+        unit: UnitArg,
+        #[arg(long, value_enum, default_value = "other")]
+        context: ContextArg,
+        /// Hours since the meal (only with --context after-meal).
+        #[arg(long, value_name = "N")]
+        hours_after_meal: Option<i64>,
+        #[arg(long, value_enum, default_value = "meter")]
+        source: SourceArg,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Blood pressure in mmHg.
+    Bp {
+        systolic: i64,
+        diastolic: i64,
+        #[arg(long)]
+        pulse: Option<i64>,
+        #[arg(long, value_enum)]
+        arm: Option<ArmArg>,
+        /// Home-measurement series (default: from the time of day).
+        #[arg(long, value_enum)]
+        series: Option<SeriesArg>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Body weight in kg.
+    Weight {
+        kg: f64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Heart rate in beats per minute.
+    Pulse {
+        bpm: i64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Body temperature in °C.
+    Temperature {
+        celsius: f64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// A symptom from the catalogue (chest-pain, shortness-of-breath, palpitations, dizziness,
+    /// leg-swelling, fatigue, hypoglycaemia-symptoms, low-mood, anxiety, other).
+    Symptom {
+        code: String,
+        /// 0 (none) – 10 (worst).
+        #[arg(long)]
+        severity: i64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// A medication taken.
+    Medication {
+        name: String,
+        #[arg(long)]
+        dose: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Mood from 1 (very low) to 5 (very good).
+    Mood {
+        score: i64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// A free-text diary note.
+    Note {
+        text: String,
+        #[arg(long, value_name = "RFC3339")]
+        at: Option<String>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Only these kinds (glucose, bp, weight, pulse, temperature, symptom, medication, mood, note).
+    #[arg(long = "kind", value_name = "KIND")]
+    pub kinds: Vec<String>,
+    #[arg(long, value_name = "RFC3339")]
+    pub from: Option<String>,
+    #[arg(long, value_name = "RFC3339")]
+    pub to: Option<String>,
+    /// Page size (1–5000).
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// Cursor printed by the previous page.
+    #[arg(long)]
+    pub after: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct Period {
+    #[arg(long, value_name = "RFC3339")]
+    pub from: String,
+    #[arg(long, value_name = "RFC3339")]
+    pub to: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StatsCmd {
+    /// Time in range, mean, SD, CV, GMI, hypoglycaemic events, AGP.
+    Glucose(Period),
+    /// Blood-pressure means and the home-measurement series (Käypä hoito).
+    Bp(Period),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCmd {
+    /// CGM readings from a CSV file (all or nothing; re-importing adds nothing).
+    Cgm {
+        file: PathBuf,
+        /// Default: detected from the header.
+        #[arg(long, value_enum)]
+        format: Option<FormatArg>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExportCmd {
+    /// A FHIR R4 Bundle of Kanta PHR Observations.
+    Fhir {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[arg(long, value_name = "RFC3339")]
+        from: Option<String>,
+        #[arg(long, value_name = "RFC3339")]
+        to: Option<String>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Keep the demo profile in DIR instead of a temporary directory.
+    #[arg(long, value_name = "DIR")]
+    pub keep: Option<PathBuf>,
+    /// Seed of the synthetic data.
+    #[arg(long, default_value_t = 2026)]
+    pub seed: u64,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum UnitArg {
+    #[value(name = "mmol/L", alias = "mmol")]
+    MmolL,
+    #[value(name = "mg/dL", alias = "mgdl")]
+    MgDl,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum ContextArg {
+    Fasting,
+    BeforeMeal,
+    AfterMeal,
+    Bedtime,
+    Night,
+    Other,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum SourceArg {
+    Meter,
+    Cgm,
+    Manual,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum ArmArg {
+    Left,
+    Right,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum SeriesArg {
+    Morning,
+    Evening,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum FormatArg {
+    Generic,
+    Libreview,
+}

@@ -1,0 +1,330 @@
+//! `polku demo`: a temporary encrypted profile filled with 30 days of synthetic but physiologically
+//! shaped data for a person with type 2 diabetes and hypertension: 5-minute CGM (meal peaks, dawn
+//! rise, two nocturnal hypoglycaemias, a sensor change gap) imported through the CGM importer,
+//! finger-stick readings, a week of home blood-pressure double measurements, weight, medication,
+//! mood and symptoms. Then it prints what a nurse would look at.
+
+use std::f64::consts::PI;
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Duration, Timelike, Utc};
+use chrono_tz::Tz;
+use polku_core::diary::*;
+use polku_core::{keys, DbKey, Error, OpenOptions, Polku};
+use serde_json::json;
+
+use crate::args::DemoArgs;
+use crate::output;
+
+/// splitmix64: a tiny deterministic generator, so the same seed gives the same demo.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn uniform(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn gauss(&mut self) -> f64 {
+        let (u1, u2) = (self.uniform().max(1e-12), self.uniform());
+        (-2.0 * u1.ln()).sqrt() * (2.0 * PI * u2).cos()
+    }
+}
+
+const DAYS: i64 = 30;
+const HYPO_NIGHTS: [i64; 2] = [6, 19];
+
+/// The glucose model: fasting level, dawn rise, meal responses peaking an hour after eating.
+struct Model {
+    rng: Rng,
+    noise: f64,
+    meal_scale: Vec<[f64; 4]>,
+}
+
+impl Model {
+    fn new(seed: u64) -> Self {
+        let mut rng = Rng(seed);
+        let meal_scale = (0..=DAYS)
+            .map(|_| {
+                [
+                    0.7 + 0.6 * rng.uniform(),
+                    0.7 + 0.6 * rng.uniform(),
+                    0.7 + 0.6 * rng.uniform(),
+                    0.5 * rng.uniform(),
+                ]
+            })
+            .collect();
+        Model {
+            rng,
+            noise: 0.0,
+            meal_scale,
+        }
+    }
+
+    fn value(&mut self, day: i64, local_hours: f64) -> f64 {
+        let meals = [(7.5, 3.0), (12.0, 3.4), (17.5, 4.2), (20.5, 2.0)];
+        let mut g = 6.1 + 1.0 * (-((local_hours - 6.5) / 1.3).powi(2)).exp();
+        for (i, (at, amp)) in meals.iter().enumerate() {
+            let dt = local_hours - at;
+            if dt > 0.0 {
+                let mut a = amp * self.meal_scale[day as usize][i];
+                if day == 11 && i == 2 {
+                    a *= 2.4; // a festive dinner: above 13.9 for a while
+                }
+                g += a * dt * (1.0 - dt).exp();
+            }
+        }
+        if HYPO_NIGHTS.contains(&day) {
+            g -= 4.2 * (-((local_hours - 3.0) / 0.7).powi(2)).exp();
+        }
+        self.noise = 0.85 * self.noise + 0.22 * self.rng.gauss();
+        (g + self.noise).clamp(2.2, 22.0)
+    }
+}
+
+fn local_hours(t: DateTime<Utc>, tz: Tz) -> f64 {
+    let l = t.with_timezone(&tz);
+    l.hour() as f64 + l.minute() as f64 / 60.0
+}
+
+pub fn run(a: &DemoArgs, tz: Tz, json_out: bool) -> Result<(), Error> {
+    let temp;
+    let home = match &a.keep {
+        Some(dir) => dir.clone(),
+        None => {
+            temp = tempfile::tempdir().map_err(|e| Error::Io(e.to_string()))?;
+            temp.path().to_owned()
+        }
+    };
+    std::fs::create_dir_all(&home)?;
+    let db = home.join("polku.db");
+    // A kept demo profile opens with the passphrase "demo"; a temporary one uses a random key.
+    let key = match a.keep {
+        Some(_) => keys::derive_from_passphrase("demo", &home.join("polku.salt"), true)?,
+        None => DbKey::generate()?,
+    };
+    let p = Polku::open_with(
+        &db,
+        &key,
+        OpenOptions {
+            tz,
+            ..Default::default()
+        },
+    )?;
+
+    let end = p.now() - Duration::minutes(5);
+    let start_day = (end - Duration::days(DAYS)).with_timezone(&tz).date_naive();
+    let start = polku_core::time::local_day_bounds(start_day, tz).0;
+    let mut model = Model::new(a.seed);
+
+    // 1. CGM through the importer, as a generic CSV export would arrive.
+    let mut csv = String::from("timestamp,glucose_mmol_l\n");
+    let mut t = start;
+    let gap = (
+        start + Duration::days(14) + Duration::hours(8),
+        start + Duration::days(14) + Duration::hours(14),
+    );
+    while t < end {
+        let day = (t - start).num_days();
+        let v = model.value(day, local_hours(t, tz));
+        if !(t >= gap.0 && t < gap.1) {
+            let _ = writeln!(
+                csv,
+                "{},{v:.1}",
+                polku_core::time::in_zone(t, tz).to_rfc3339()
+            );
+        }
+        t += Duration::minutes(5);
+    }
+    let imported = p
+        .import()
+        .cgm(csv.as_bytes(), Some(polku_core::import::CgmFormat::Generic))?;
+
+    // 2. Everything a person types in.
+    let mut news = Vec::new();
+    let at = |day: i64, h: u32, m: u32| {
+        polku_core::time::in_zone(
+            start + Duration::days(day) + Duration::hours(h.into()) + Duration::minutes(m.into()),
+            tz,
+        )
+    };
+    let mut rng = Rng(a.seed ^ 0xA5A5);
+    for day in 0..DAYS {
+        let fasting = model.value(day, 7.0) + 0.3 * rng.gauss();
+        news.push(NewEntry::new(meter(fasting, MealContext::Fasting, None)).at(at(day, 7, 0)));
+        let post = model.value(day, 19.5) + 0.3 * rng.gauss();
+        news.push(NewEntry::new(meter(post, MealContext::AfterMeal, Some(2))).at(at(day, 19, 30)));
+        for (h, m) in [(8, 0), (20, 0)] {
+            news.push(
+                NewEntry::new(EntryData::Medication {
+                    name: "Metformin".into(),
+                    dose: Some("500 mg".into()),
+                })
+                .at(at(day, h, m)),
+            );
+        }
+        news.push(
+            NewEntry::new(EntryData::Medication {
+                name: "Ramipril".into(),
+                dose: Some("5 mg".into()),
+            })
+            .at(at(day, 8, 1)),
+        );
+        news.push(
+            NewEntry::new(EntryData::Mood {
+                score: (3.0 + 1.6 * rng.uniform()).floor() as u8,
+            })
+            .at(at(day, 21, 30)),
+        );
+        if day % 7 == 2 {
+            news.push(
+                NewEntry::new(EntryData::Weight {
+                    kg: ((92.4 - 0.25 * day as f64 / 7.0) * 10.0).round() / 10.0,
+                })
+                .at(at(day, 7, 5)),
+            );
+        }
+        if day >= DAYS - 7 {
+            // Käypä hoito home series: two readings 1–2 minutes apart, morning and evening.
+            for (h, m, series, s0, d0) in [
+                (7, 10, BpSeries::Morning, 139.0, 87.0),
+                (7, 12, BpSeries::Morning, 136.0, 86.0),
+                (21, 0, BpSeries::Evening, 134.0, 84.0),
+                (21, 2, BpSeries::Evening, 132.0, 83.0),
+            ] {
+                let sys = (s0 + 5.0 * rng.gauss()).round() as u16;
+                let dia = (d0 + 3.5 * rng.gauss()).round() as u16;
+                let pulse = Some((66.0 + 4.0 * rng.gauss()).round() as u16);
+                news.push(
+                    NewEntry::new(EntryData::BloodPressure(BloodPressure {
+                        systolic: sys,
+                        diastolic: dia,
+                        pulse,
+                        arm: Some(Arm::Left),
+                        series: Some(series),
+                    }))
+                    .at(at(day, h, m)),
+                );
+            }
+        }
+    }
+    for night in HYPO_NIGHTS {
+        news.push(
+            NewEntry::new(EntryData::Symptom {
+                code: SymptomCode::HypoglycaemiaSymptoms,
+                severity: 6,
+            })
+            .at(at(night, 3, 20))
+            .note("Heräsin hikisenä, join mehua"),
+        );
+    }
+    news.push(
+        NewEntry::new(EntryData::Symptom {
+            code: SymptomCode::ShortnessOfBreath,
+            severity: 3,
+        })
+        .at(at(DAYS - 4, 16, 40))
+        .note("Portaissa kolmanteen kerrokseen"),
+    );
+    news.push(
+        NewEntry::new(EntryData::Note)
+            .at(at(DAYS - 2, 18, 0))
+            .note("Kävelylenkki 40 min"),
+    );
+    let typo = NewEntry::new(EntryData::Weight { kg: 29.4 }).at(at(DAYS - 1, 7, 6));
+    let double = NewEntry::new(meter(7.4, MealContext::Fasting, None)).at(at(DAYS - 1, 7, 1));
+    news.push(typo);
+    news.push(double);
+    let added = p.diary().add_many(news)?;
+
+    // 3. Corrections keep history: a mistyped weight is edited, a double entry deleted.
+    let typo_id = added[added.len() - 2].id;
+    p.diary().edit(
+        typo_id,
+        NewEntry::new(EntryData::Weight { kg: 92.4 }).note("korjattu näppäilyvirhe"),
+    )?;
+    p.diary()
+        .delete(added[added.len() - 1].id, "kirjattu kahteen kertaan")?;
+    let history = p.diary().history(typo_id)?;
+
+    // 4. What the nurse looks at.
+    let from14 = end - Duration::days(14);
+    let glucose = p.analytics().glucose(from14, end)?;
+    let bp = p.analytics().blood_pressure(end - Duration::days(8), end)?;
+    let bundle = p.fhir().bundle(Some(end - Duration::days(7)), Some(end))?;
+    let export = home.join("export-7d.fhir.json");
+    std::fs::write(
+        &export,
+        serde_json::to_vec_pretty(&bundle).map_err(|e| Error::Io(e.to_string()))?,
+    )?;
+    let observations = bundle["entry"].as_array().map_or(0, Vec::len);
+    drop(p);
+    let header = std::fs::read(&db)?
+        .get(..16)
+        .map(|h| h == b"SQLite format 3\0")
+        .unwrap_or(false);
+
+    if json_out {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "profile": db, "kept": a.keep.is_some(), "encrypted_header": !header,
+                "cgm_import": imported, "entries_typed": added.len(),
+                "glucose_last_14_days": glucose, "blood_pressure_last_8_days": bp,
+                "corrected_entry_history": history, "fhir_export": { "file": export, "observations": observations },
+            }))
+            .map_err(|e| Error::Io(e.to_string()))?
+        );
+        return Ok(());
+    }
+    println!(
+        "Polku demo — 30 days of synthetic self-care data (seed {}), time zone {tz}",
+        a.seed
+    );
+    println!(
+        "Profile: {} — encrypted with SQLCipher (file header {} \"SQLite format 3\")",
+        db.display(),
+        if header { "IS" } else { "is not" }
+    );
+    println!(
+        "CGM import: {} readings added ({} duplicates), 5-minute sensor with a 6-hour gap at a sensor change",
+        imported.added, imported.duplicates
+    );
+    println!("Typed entries: {} (finger-stick glucose, blood pressure, weight, medication, mood, symptoms, notes)", added.len());
+    println!("\nCorrections keep history — entry {typo_id}:");
+    for e in &history {
+        println!(
+            "  v{} {}",
+            e.version,
+            output::describe(&e.data, e.note.as_deref())
+        );
+    }
+    println!("\n{}", output::glucose_text(&glucose));
+    println!("\n{}", output::bp_text(&bp, end - Duration::days(8), end));
+    println!(
+        "\nFHIR: {observations} Kanta PHR Observations of the last 7 days written to {}",
+        export.display()
+    );
+    match &a.keep {
+        Some(dir) => println!("\nThe profile is kept: polku --home {} --passphrase-env VAR diary list   (with VAR=demo)", dir.display()),
+        None => println!("\n(The demo profile was temporary and has been removed; use --keep DIR to keep it.)"),
+    }
+    Ok(())
+}
+
+fn meter(v: f64, context: MealContext, hours: Option<u8>) -> EntryData {
+    EntryData::Glucose(Glucose {
+        reading: GlucoseReading::Value {
+            mmol_l: (v.clamp(0.6, 33.3) * 10.0).round() / 10.0,
+        },
+        unit: GlucoseUnit::MmolL,
+        context,
+        hours_after_meal: hours,
+        source: GlucoseSource::Meter,
+    })
+}

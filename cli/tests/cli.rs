@@ -1,0 +1,388 @@
+//! The CLI as a scriptable contract: real `polku` processes against a temporary profile.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+struct Home(tempfile::TempDir);
+
+impl Home {
+    fn new() -> Self {
+        let h = Home(tempfile::tempdir().unwrap());
+        let out = h.run(&["init"]);
+        assert!(
+            out.status.success(),
+            "init: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        h
+    }
+
+    fn cmd(&self, pass: &str) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_polku"));
+        c.env("POLKU_TEST_PASS", pass)
+            .env_remove("POLKU_HOME")
+            .arg("--home")
+            .arg(self.0.path())
+            .arg("--passphrase-env")
+            .arg("POLKU_TEST_PASS");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd("correct horse").args(args).output().unwrap()
+    }
+
+    /// Runs with --json and parses stdout; panics with stderr on failure.
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.run(&[&["--json"], args].concat());
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    /// Runs with --json expecting failure; returns (exit code, stderr JSON).
+    fn json_err(&self, args: &[&str]) -> (i32, Value) {
+        let out = self.run(&[&["--json"], args].concat());
+        assert!(!out.status.success(), "{args:?} unexpectedly succeeded");
+        assert!(out.stdout.is_empty(), "nothing on stdout on error");
+        let err: Value = serde_json::from_slice(&out.stderr)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code().unwrap(), err["error"].clone())
+    }
+}
+
+#[test]
+fn add_every_kind_list_edit_delete_history() {
+    let h = Home::new();
+    let at = "2026-11-20T08:00:00+02:00";
+    let g = h.json(&[
+        "diary",
+        "add",
+        "glucose",
+        "7,2",
+        "--context",
+        "after-meal",
+        "--hours-after-meal",
+        "2",
+        "--at",
+        at,
+        "--note",
+        "lounaan jälkeen",
+    ]);
+    assert_eq!(g["data"]["kind"], "glucose");
+    assert_eq!(g["data"]["reading"]["mmol_l"], 7.2);
+    assert_eq!(g["at"], "2026-11-20T08:00:00+02:00");
+    let mg = h.json(&[
+        "diary",
+        "add",
+        "glucose",
+        "126",
+        "--unit",
+        "mg/dL",
+        "--context",
+        "fasting",
+        "--at",
+        at,
+    ]);
+    assert_eq!(mg["data"]["unit"], "mg/dL");
+    h.json(&["diary", "add", "glucose", "LO", "--at", at]);
+    h.json(&[
+        "diary", "add", "bp", "142", "91", "--pulse", "72", "--arm", "left", "--series", "morning",
+        "--at", at,
+    ]);
+    h.json(&["diary", "add", "weight", "84.2", "--at", at]);
+    h.json(&["diary", "add", "pulse", "64", "--at", at]);
+    h.json(&["diary", "add", "temperature", "37.1", "--at", at]);
+    h.json(&[
+        "diary",
+        "add",
+        "symptom",
+        "chest-pain",
+        "--severity",
+        "3",
+        "--at",
+        at,
+    ]);
+    h.json(&[
+        "diary",
+        "add",
+        "medication",
+        "Metformin",
+        "--dose",
+        "500 mg",
+        "--at",
+        at,
+    ]);
+    h.json(&["diary", "add", "mood", "4", "--at", at]);
+    h.json(&["diary", "add", "note", "Kävelin 3 km", "--at", at]);
+
+    let all = h.json(&["diary", "list", "--limit", "100"]);
+    assert_eq!(all["entries"].as_array().unwrap().len(), 11);
+    let bps = h.json(&["diary", "list", "--kind", "bp"]);
+    assert_eq!(bps["entries"].as_array().unwrap().len(), 1);
+    let page = h.json(&["diary", "list", "--kind", "glucose", "--limit", "2"]);
+    assert_eq!(page["entries"].as_array().unwrap().len(), 2);
+    let rest = h.json(&[
+        "diary",
+        "list",
+        "--kind",
+        "glucose",
+        "--limit",
+        "2",
+        "--after",
+        page["next"].as_str().unwrap(),
+    ]);
+    assert_eq!(rest["entries"].as_array().unwrap().len(), 1);
+
+    let id = g["id"].as_str().unwrap();
+    let v2 = h.json(&[
+        "diary",
+        "edit",
+        id,
+        "glucose",
+        "6.8",
+        "--context",
+        "after-meal",
+        "--hours-after-meal",
+        "2",
+    ]);
+    assert_eq!(v2["version"], 2);
+    assert_eq!(v2["at"], "2026-11-20T08:00:00+02:00", "time kept");
+    let tomb = h.json(&["diary", "delete", id, "--reason", "mittasin väärän sormen"]);
+    assert_eq!(tomb["deleted"]["reason"], "mittasin väärän sormen");
+    let hist = h.json(&["diary", "history", id]);
+    let versions: Vec<i64> = hist
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(versions, vec![1, 2, 3]);
+    assert_eq!(hist[0]["data"]["reading"]["mmol_l"], 7.2);
+
+    // Human output is readable too.
+    let out = h.run(&["diary", "list", "--kind", "bp"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("142/91 mmHg, pulse 72, morning"), "{text}");
+}
+
+#[test]
+fn bad_arguments_give_typed_json_errors_and_exit_codes() {
+    let h = Home::new();
+    let (code, e) = h.json_err(&["diary", "add", "bp", "320", "80"]);
+    assert_eq!(code, 2);
+    assert_eq!(e["code"], "validation");
+    assert_eq!(e["field"], "blood_pressure.systolic");
+    assert_eq!(e["allowed"], "50–300 mmHg");
+    let (_, e) = h.json_err(&["diary", "add", "glucose", "sugar"]);
+    assert_eq!(e["field"], "glucose.value");
+    let (_, e) = h.json_err(&["diary", "add", "glucose", "40"]);
+    assert!(e["allowed"].as_str().unwrap().contains("LO or HI"));
+    let (_, e) = h.json_err(&["diary", "add", "mood", "99999999999"]);
+    assert_eq!(e["field"], "mood.score");
+    let (_, e) = h.json_err(&["diary", "add", "symptom", "headache", "--severity", "3"]);
+    assert_eq!(e["field"], "symptom.code");
+    assert!(e["allowed"].as_str().unwrap().contains("chest-pain"));
+    let (_, e) = h.json_err(&["diary", "add", "weight", "80", "--at", "yesterday"]);
+    assert_eq!(e["field"], "at");
+    let (code, e) = h.json_err(&["diary", "add", "glucose"]);
+    assert_eq!(code, 2);
+    assert_eq!(e["code"], "usage");
+    let (code, e) = h.json_err(&["diary", "history", "00000000-0000-4000-8000-000000000000"]);
+    assert_eq!(code, 4);
+    assert_eq!(e["code"], "not_found");
+    let (_, e) = h.json_err(&[
+        "stats",
+        "glucose",
+        "--from",
+        "2026-11-02T00:00:00Z",
+        "--to",
+        "2026-11-01T00:00:00Z",
+    ]);
+    assert_eq!(e["field"], "to");
+
+    // Wrong passphrase: exit 3, and the profile still opens with the right one.
+    let out = h
+        .cmd("wrong")
+        .args(["--json", "diary", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let e: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(e["error"]["code"], "wrong_key");
+    h.json(&["diary", "list"]);
+
+    // No profile yet.
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_polku"))
+        .args(["--json", "--home"])
+        .arg(empty.path())
+        .args(["--passphrase-env", "X", "diary", "list"])
+        .env("X", "p")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    // Help for every command.
+    for args in [
+        vec!["--help"],
+        vec!["diary", "add", "glucose", "--help"],
+        vec!["stats", "bp", "--help"],
+        vec!["import", "cgm", "--help"],
+        vec!["export", "fhir", "--help"],
+        vec!["demo", "--help"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_polku"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(out.status.success() && !out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn import_stats_and_export() {
+    let h = Home::new();
+    let dir = h.0.path();
+    let csv = dir.join("cgm.csv");
+    let mut text = String::from("timestamp,glucose_mmol_l\n");
+    for i in 0..288 {
+        let t = chrono::DateTime::parse_from_rfc3339("2026-11-10T00:00:00+02:00").unwrap()
+            + chrono::Duration::minutes(5 * i);
+        text.push_str(&format!(
+            "{},{}\n",
+            t.to_rfc3339(),
+            if i < 216 { "6.0" } else { "12.0" }
+        ));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let r = h.json(&["import", "cgm", csv.to_str().unwrap()]);
+    assert_eq!(r["added"], 288);
+    let again = h.json(&[
+        "import",
+        "cgm",
+        csv.to_str().unwrap(),
+        "--format",
+        "generic",
+    ]);
+    assert_eq!(
+        (again["added"].as_i64(), again["duplicates"].as_i64()),
+        (Some(0), Some(288))
+    );
+
+    let s = h.json(&[
+        "stats",
+        "glucose",
+        "--from",
+        "2026-11-10T00:00:00+02:00",
+        "--to",
+        "2026-11-11T00:00:00+02:00",
+    ]);
+    assert_eq!(s["cgm"]["readings"], 288);
+    assert_eq!(s["cgm"]["bands"]["in_range"], 75.0);
+    assert_eq!(s["cgm"]["bands"]["high"], 25.0);
+
+    for (t, sys) in [
+        ("2026-11-12T07:00:00+02:00", "130"),
+        ("2026-11-12T07:02:00+02:00", "132"),
+        ("2026-11-12T21:00:00+02:00", "128"),
+        ("2026-11-12T21:02:00+02:00", "126"),
+    ] {
+        h.json(&["diary", "add", "bp", sys, "80", "--at", t]);
+    }
+    let bp = h.json(&[
+        "stats",
+        "bp",
+        "--from",
+        "2026-11-12T00:00:00+02:00",
+        "--to",
+        "2026-11-13T00:00:00+02:00",
+    ]);
+    assert_eq!(bp["qualifying_days"], 1);
+    assert_eq!(bp["home_series"]["mean_systolic"], 129.0);
+
+    let bad = dir.join("bad.csv");
+    std::fs::write(
+        &bad,
+        "timestamp,glucose_mmol_l\n2026-11-10T00:00:00+02:00,5\n2026-11-10T00:05:00+02:00,five\n",
+    )
+    .unwrap();
+    let (code, e) = h.json_err(&["import", "cgm", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert_eq!(e["problems"][0]["line"], 3);
+
+    let out = dir.join("export.json");
+    let r = h.json(&[
+        "export",
+        "fhir",
+        "--out",
+        out.to_str().unwrap(),
+        "--from",
+        "2026-11-12T00:00:00+02:00",
+    ]);
+    assert_eq!(r["observations"], 4);
+    let bundle: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(bundle["type"], "collection");
+    assert_eq!(
+        bundle["entry"][0]["resource"]["code"]["coding"][0]["code"],
+        "85354-9"
+    );
+}
+
+#[test]
+fn demo_runs_and_reports() {
+    let keep = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_polku"))
+        .args(["--json", "demo", "--keep"])
+        .arg(keep.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["encrypted_header"], true);
+    assert!(v["cgm_import"]["added"].as_u64().unwrap() > 8000);
+    assert_eq!(
+        v["glucose_last_14_days"]["cgm"]["sufficiency"]["sufficient"],
+        true
+    );
+    assert!(
+        v["glucose_last_14_days"]["cgm"]["hypo_events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["level"] == 2),
+        "the demo's nocturnal hypo reaches level 2"
+    );
+    assert_eq!(v["blood_pressure_last_8_days"]["home_series"]["days"], 7);
+    assert_eq!(v["corrected_entry_history"].as_array().unwrap().len(), 2);
+    // The kept profile opens with the documented passphrase.
+    let list = Command::new(env!("CARGO_BIN_EXE_polku"))
+        .args(["--json", "--home"])
+        .arg(keep.path())
+        .args([
+            "--passphrase-env",
+            "DEMO_PASS",
+            "diary",
+            "list",
+            "--kind",
+            "weight",
+        ])
+        .env("DEMO_PASS", "demo")
+        .output()
+        .unwrap();
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    assert!(Path::new(&keep.path().join("polku.db")).exists());
+}
