@@ -38,6 +38,8 @@ pub(crate) struct Context {
     pub store: Store,
     /// Whose record this database holds (the citizen's subject id).
     pub subject: String,
+    /// The subject's local number (`subject.no`), the key rows and indexes use.
+    pub subject_no: i64,
     /// Who writes from this device.
     pub author: String,
     pub device_id: String,
@@ -88,10 +90,19 @@ impl Polku {
         let author = store
             .profile_get("author_id")?
             .unwrap_or_else(|| subject.clone());
+        let subject_no = store.write(|tx| {
+            tx.execute("INSERT OR IGNORE INTO subject (id) VALUES (?1)", [&subject])?;
+            Ok(
+                tx.query_row("SELECT no FROM subject WHERE id = ?1", [&subject], |r| {
+                    r.get(0)
+                })?,
+            )
+        })?;
         Ok(Polku {
             cx: Context {
                 store,
                 subject,
+                subject_no,
                 author,
                 device_id,
                 tz: opts.tz,

@@ -37,11 +37,11 @@ impl Analytics<'_> {
         let (cgm, meter) = self.cx.store.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT at_ms, utc_offset_s, value, tag, marker FROM entry_version
-                 WHERE subject = ?1 AND kind = 'glucose' AND is_head = 1 AND deleted_reason IS NULL
+                 WHERE subject_no = ?1 AND kind = 'glucose' AND is_head = 1 AND deleted_reason IS NULL
                    AND at_ms >= ?2 AND at_ms < ?3 ORDER BY at_ms",
             )?;
             let mut rows = stmt.query(params![
-                self.cx.subject,
+                self.cx.subject_no,
                 from.timestamp_millis(),
                 to.timestamp_millis()
             ])?;
@@ -84,10 +84,10 @@ impl Analytics<'_> {
         let points = self.cx.store.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT at_ms, utc_offset_s, value, value2, tag FROM entry_version
-                 WHERE subject = ?1 AND kind = 'blood_pressure' AND is_head = 1 AND deleted_reason IS NULL
+                 WHERE subject_no = ?1 AND kind = 'blood_pressure' AND is_head = 1 AND deleted_reason IS NULL
                    AND at_ms >= ?2 AND at_ms < ?3 ORDER BY at_ms",
             )?;
-            let rows = stmt.query_map(params![self.cx.subject, from.timestamp_millis(), to.timestamp_millis()], |r| {
+            let rows = stmt.query_map(params![self.cx.subject_no, from.timestamp_millis(), to.timestamp_millis()], |r| {
                 Ok(bp::BpPoint {
                     at_ms: r.get(0)?,
                     offset_s: r.get(1)?,

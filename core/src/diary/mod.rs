@@ -65,7 +65,7 @@ impl<'a> Diary<'a> {
             .collect::<Result<Vec<_>>>()?;
         self.cx.store.write(|tx| {
             for e in &entries {
-                insert_version(tx, e, None)?;
+                insert_version(tx, e, self.cx.subject_no, None)?;
             }
             Ok(())
         })?;
@@ -80,8 +80,8 @@ impl<'a> Diary<'a> {
         now: DateTime<Utc>,
     ) -> Entry {
         Entry {
-            id: Uuid::new_v4(),
-            version_id: Uuid::new_v4(),
+            id: Uuid::now_v7(),
+            version_id: Uuid::now_v7(),
             version: 1,
             subject: self.cx.subject.clone(),
             at,
@@ -98,7 +98,7 @@ impl<'a> Diary<'a> {
     pub fn edit(&self, id: Uuid, new: NewEntry) -> Result<Entry> {
         let now = time::stored_precision(self.cx.clock.now());
         self.cx.store.write(|tx| {
-            let head = live_head(tx, &self.cx.subject, id)?;
+            let head = live_head(tx, self.cx.subject_no, id)?;
             if head.kind() != new.data.kind() {
                 return Err(Error::validation(
                     "kind",
@@ -112,7 +112,7 @@ impl<'a> Diary<'a> {
             let at = time::stored_precision(new.at.unwrap_or(head.at));
             validate::entry(&new, at, now)?;
             let next = Entry {
-                version_id: Uuid::new_v4(),
+                version_id: Uuid::now_v7(),
                 version: head.version + 1,
                 at,
                 author: self.cx.author.clone(),
@@ -122,7 +122,7 @@ impl<'a> Diary<'a> {
                 ..head.clone()
             };
             supersede(tx, &head)?;
-            insert_version(tx, &next, None)?;
+            insert_version(tx, &next, self.cx.subject_no, None)?;
             Ok(next)
         })
     }
@@ -132,9 +132,9 @@ impl<'a> Diary<'a> {
         validate::reason(reason)?;
         let now = time::stored_precision(self.cx.clock.now());
         self.cx.store.write(|tx| {
-            let head = live_head(tx, &self.cx.subject, id)?;
+            let head = live_head(tx, self.cx.subject_no, id)?;
             let tomb = Entry {
-                version_id: Uuid::new_v4(),
+                version_id: Uuid::now_v7(),
                 version: head.version + 1,
                 author: self.cx.author.clone(),
                 created_at: now,
@@ -144,7 +144,7 @@ impl<'a> Diary<'a> {
                 ..head.clone()
             };
             supersede(tx, &head)?;
-            insert_version(tx, &tomb, None)?;
+            insert_version(tx, &tomb, self.cx.subject_no, None)?;
             Ok(tomb)
         })
     }
@@ -153,17 +153,17 @@ impl<'a> Diary<'a> {
     pub fn get(&self, id: Uuid) -> Result<Entry> {
         self.cx
             .store
-            .read(|c| head(c, &self.cx.subject, id)?.ok_or_else(|| not_found(id)))
+            .read(|c| head(c, self.cx.subject_no, id)?.ok_or_else(|| not_found(id)))
     }
 
     /// Every version of entry `id`, oldest first.
     pub fn history(&self, id: Uuid) -> Result<Vec<Entry>> {
         self.cx.store.read(|c| {
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM entry_version WHERE entry_id = ?1 AND subject = ?2 ORDER BY version"
+                "SELECT {COLUMNS} FROM entry_version WHERE entry_id = ?1 AND subject_no = ?2 ORDER BY version"
             ))?;
             let rows = stmt
-                .query_map(params![id.to_string(), self.cx.subject], row_to_entry)?
+                .query_map(params![id.to_string(), self.cx.subject_no], row_to_entry)?
                 .collect::<Result<Vec<_>, _>>()?;
             if rows.is_empty() {
                 return Err(not_found(id));
@@ -210,7 +210,7 @@ impl<'a> Diary<'a> {
         };
         let sql = format!(
             "SELECT {COLUMNS} FROM entry_version
-             WHERE subject = ?1 AND is_head = 1 AND deleted_reason IS NULL
+             WHERE subject_no = ?1 AND is_head = 1 AND deleted_reason IS NULL
                AND at_ms >= ?2 AND at_ms < ?3 AND kind IN ({kind_list}) {cursor_clause}
              ORDER BY at_ms DESC, version_id DESC LIMIT ?6"
         );
@@ -218,7 +218,7 @@ impl<'a> Diary<'a> {
             let mut stmt = c.prepare_cached(&sql)?;
             let entries = stmt
                 .query_map(
-                    params![self.cx.subject, from, to, after_ms, after_id, limit + 1],
+                    params![self.cx.subject_no, from, to, after_ms, after_id, limit + 1],
                     row_to_entry,
                 )?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -276,7 +276,7 @@ fn not_found(id: Uuid) -> Error {
 }
 
 pub(crate) const COLUMNS: &str =
-    "version_id, entry_id, version, subject, at_ms, utc_offset_s, author, created_ms, note, data, deleted_reason, is_head";
+    "version_id, entry_id, version, (SELECT id FROM subject WHERE no = subject_no), at_ms, utc_offset_s, author, created_ms, note, data, deleted_reason, is_head";
 
 pub(crate) fn row_to_entry(r: &Row<'_>) -> rusqlite::Result<Entry> {
     let uuid = |i: usize| -> rusqlite::Result<Uuid> {
@@ -305,17 +305,17 @@ pub(crate) fn row_to_entry(r: &Row<'_>) -> rusqlite::Result<Entry> {
     })
 }
 
-fn head(c: &Connection, subject: &str, id: Uuid) -> Result<Option<Entry>> {
+fn head(c: &Connection, subject_no: i64, id: Uuid) -> Result<Option<Entry>> {
     let mut stmt = c.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM entry_version WHERE entry_id = ?1 AND subject = ?2 AND is_head = 1"
+        "SELECT {COLUMNS} FROM entry_version WHERE entry_id = ?1 AND subject_no = ?2 AND is_head = 1"
     ))?;
     Ok(stmt
-        .query_row(params![id.to_string(), subject], row_to_entry)
+        .query_row(params![id.to_string(), subject_no], row_to_entry)
         .optional()?)
 }
 
-fn live_head(tx: &Transaction<'_>, subject: &str, id: Uuid) -> Result<Entry> {
-    let h = head(tx, subject, id)?.ok_or_else(|| not_found(id))?;
+fn live_head(tx: &Transaction<'_>, subject_no: i64, id: Uuid) -> Result<Entry> {
+    let h = head(tx, subject_no, id)?.ok_or_else(|| not_found(id))?;
     if h.deleted.is_some() {
         return Err(Error::Conflict(format!(
             "diary entry {id} was deleted; it can no longer be changed"
@@ -383,12 +383,13 @@ fn derived(
 pub(crate) fn insert_version(
     tx: &Transaction<'_>,
     e: &Entry,
+    subject_no: i64,
     import_key: Option<&str>,
 ) -> Result<bool> {
     let (value, value2, tag, marker) = derived(&e.data);
     let data = serde_json::to_string(&e.data)?;
     let mut stmt = tx.prepare_cached(
-        "INSERT OR IGNORE INTO entry_version (version_id, entry_id, version, subject, kind, at_ms, utc_offset_s,
+        "INSERT OR IGNORE INTO entry_version (version_id, entry_id, version, subject_no, kind, at_ms, utc_offset_s,
             author, created_ms, note, data, value, value2, tag, marker, deleted_reason, is_head, import_key)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 1, ?17)",
     )?;
@@ -396,7 +397,7 @@ pub(crate) fn insert_version(
         e.version_id.to_string(),
         e.id.to_string(),
         e.version,
-        e.subject,
+        subject_no,
         e.kind().as_str(),
         e.at.timestamp_millis(),
         e.at.offset().local_minus_utc(),

@@ -68,8 +68,14 @@ pub(crate) struct ParsedFile {
     pub problems: Vec<ImportProblem>,
 }
 
-/// Namespace of the deterministic ids of imported readings.
-const IMPORT_NAMESPACE: Uuid = Uuid::from_u128(0x6b1f_3c1e_8d4a_4a57_9a0e_2f3b_5c6d_7e8f);
+/// A deterministic id for an imported reading: the same origin gives the same id on every device
+/// (UUIDv8), and the measurement time in the first 48 bits keeps ids time-ordered like UUIDv7.
+fn time_ordered_id(at_ms: i64, origin: &[u8]) -> Uuid {
+    let mut b = [0u8; 16];
+    b[..6].copy_from_slice(&at_ms.to_be_bytes()[2..]);
+    b[6..].copy_from_slice(&digest::digest(&digest::SHA256, origin).as_ref()[..10]);
+    Uuid::new_v8(b)
+}
 
 pub struct Importer<'a> {
     pub(crate) cx: &'a Context,
@@ -131,9 +137,9 @@ impl Importer<'_> {
                     source: GlucoseSource::Cgm,
                 });
                 let mut e: Entry = diary.first_version(time::stored_precision(p.at), None, data, now);
-                e.id = Uuid::new_v5(&IMPORT_NAMESPACE, p.key.as_bytes());
-                e.version_id = Uuid::new_v5(&e.id, b"v1");
-                if diary::insert_version(tx, &e, Some(&p.key))? {
+                e.id = time_ordered_id(p.at.timestamp_millis(), p.key.as_bytes());
+                e.version_id = time_ordered_id(p.at.timestamp_millis(), format!("{}#v1", p.key).as_bytes());
+                if diary::insert_version(tx, &e, self.cx.subject_no, Some(&p.key))? {
                     added += 1;
                 }
             }
