@@ -102,10 +102,10 @@ pub fn run(a: &DemoArgs, tz: Tz, json_out: bool) -> Result<(), Error> {
         }
     };
     std::fs::create_dir_all(&home)?;
-    let db = home.join("polku.db");
+    let (db, salt) = crate::paths(&home);
     // A kept demo profile opens with the passphrase "demo"; a temporary one uses a random key.
     let key = match a.keep {
-        Some(_) => keys::derive_from_passphrase("demo", &home.join("polku.salt"), true)?,
+        Some(_) => keys::derive_from_passphrase("demo", &salt, true)?,
         None => DbKey::generate()?,
     };
     let p = Polku::open_with(

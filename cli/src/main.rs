@@ -199,7 +199,7 @@ fn home(cli: &Cli) -> Result<PathBuf, Error> {
     }
 }
 
-fn paths(home: &Path) -> (PathBuf, PathBuf) {
+pub(crate) fn paths(home: &Path) -> (PathBuf, PathBuf) {
     (home.join("polku.db"), home.join("polku.salt"))
 }
 

@@ -76,30 +76,35 @@ fn glucose_entry(i: i64, base: chrono::DateTime<Utc>) -> NewEntry {
     .at((base + chrono::Duration::minutes(i)).fixed_offset())
 }
 
+/// Latency of `diary().add()` of one glucose entry, after a short warm-up.
+fn add_latency(p: &Polku, n: i64, base: chrono::DateTime<Utc>) -> Stats {
+    let d = p.diary();
+    for i in 0..20 {
+        d.add(glucose_entry(i, base)).unwrap();
+    }
+    stats(
+        (0..n)
+            .map(|i| {
+                let e = glucose_entry(100 + i, base);
+                let t = Instant::now();
+                d.add(e).unwrap();
+                t.elapsed()
+            })
+            .collect(),
+    )
+}
+
 fn bench_insert(dir: &Path) {
     let n = if quick() { 50 } else { 1000 };
     let now = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();
     let base = now - chrono::Duration::days(30);
 
     // Public API, plaintext store.
-    let plain_path = dir.join("api-plain.db");
-    let api_plain = {
-        let p = Polku::open_plaintext_for_benchmark(&plain_path, opts(now)).unwrap();
-        let d = p.diary();
-        for i in 0..20 {
-            d.add(glucose_entry(i, base)).unwrap(); // warm-up
-        }
-        stats(
-            (0..n)
-                .map(|i| {
-                    let e = glucose_entry(100 + i, base);
-                    let t = Instant::now();
-                    d.add(e).unwrap();
-                    t.elapsed()
-                })
-                .collect(),
-        )
-    };
+    let api_plain = add_latency(
+        &Polku::open_plaintext_for_benchmark(&dir.join("api-plain.db"), opts(now)).unwrap(),
+        n,
+        base,
+    );
 
     // Raw rusqlite INSERT of the same row, same schema and pragmas, plain SQLite.
     let raw_path = dir.join("raw-plain.db");
@@ -142,23 +147,11 @@ fn bench_insert(dir: &Path) {
     };
 
     // Public API, encrypted store.
-    let api_enc = {
-        let p = Polku::open_with(&dir.join("api-enc.db"), &key(), opts(now)).unwrap();
-        let d = p.diary();
-        for i in 0..20 {
-            d.add(glucose_entry(i, base)).unwrap();
-        }
-        stats(
-            (0..n)
-                .map(|i| {
-                    let e = glucose_entry(100 + i, base);
-                    let t = Instant::now();
-                    d.add(e).unwrap();
-                    t.elapsed()
-                })
-                .collect(),
-        )
-    };
+    let api_enc = add_latency(
+        &Polku::open_with(&dir.join("api-enc.db"), &key(), opts(now)).unwrap(),
+        n,
+        base,
+    );
     println!("\n[1] one diary entry, own transaction, WAL + synchronous=FULL");
     show("raw rusqlite INSERT, plain SQLite (peer)", &raw);
     show("Polku diary().add(), plain SQLite", &api_plain);
@@ -276,16 +269,76 @@ fn bench_open_today(dir: &Path) {
             })
             .collect(),
     );
-    show("open only", &open_only);
+    show("open only (warm OS page cache)", &open_only);
     show(
         &format!("open + today() ({today_len} entries today)"),
         &both,
     );
+    // Cold: the OS page cache dropped before each open (needs root; skipped otherwise).
+    let cold: Vec<Duration> = (0..if quick() { 2 } else { 7 })
+        .map_while(|_| {
+            let _ = std::process::Command::new("sync").status();
+            std::fs::write("/proc/sys/vm/drop_caches", "3").ok()?;
+            let t = Instant::now();
+            let p = Polku::open_with(&path, &key(), opts(now)).unwrap();
+            let today = p.diary().today().unwrap();
+            let e = t.elapsed();
+            std::hint::black_box(today);
+            Some(e)
+        })
+        .collect();
+    if cold.is_empty() {
+        println!(
+            "open + today() with a cold OS page cache: unavailable (dropping caches needs root)"
+        );
+    } else {
+        show(
+            "open + today(), OS page cache dropped before each open",
+            &stats(cold),
+        );
+    }
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     println!(
         "database size {:.0} MB (OS page cache warm: repeated opens in one process)",
         size as f64 / 1e6
     );
+}
+
+/// The peer of the Kotlin FFI benchmark: the same 1 000-entry list through the core directly.
+fn bench_list(dir: &Path) {
+    let now = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();
+    let p = Polku::open_with(&dir.join("list.db"), &key(), opts(now)).unwrap();
+    let base = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+    let news: Vec<NewEntry> = (0..1000)
+        .map(|i| {
+            let mut e = glucose_entry(5 * i, base);
+            if i % 10 == 0 {
+                e.note = Some(format!("muistiinpano {i}"));
+            }
+            e
+        })
+        .collect();
+    p.diary().add_many(news).unwrap();
+    let q = EntryQuery {
+        limit: 1000,
+        ..Default::default()
+    };
+    for _ in 0..30 {
+        p.diary().list(&q).unwrap();
+    }
+    let s = stats(
+        (0..200)
+            .map(|_| {
+                let t = Instant::now();
+                let page = p.diary().list(&q).unwrap();
+                let e = t.elapsed();
+                assert_eq!(page.entries.len(), 1000);
+                e
+            })
+            .collect(),
+    );
+    println!("\n[4] peer of the Kotlin FFI benchmark");
+    show("core diary().list(1000 entries), Rust, no FFI", &s);
 }
 
 fn main() {
@@ -297,6 +350,7 @@ fn main() {
     );
     bench_insert(dir.path());
     bench_analytics(dir.path());
+    bench_list(dir.path());
     if std::env::var("POLKU_BENCH_SKIP_MILLION").is_err() {
         bench_open_today(dir.path());
     }
