@@ -48,8 +48,37 @@ pub enum Command {
     /// Export the diary.
     #[command(subcommand)]
     Export(ExportCmd),
+    /// Scored questionnaires: PHQ-9, GAD-7, R-BDI, FINDRISC.
+    #[command(subcommand)]
+    Questionnaire(QuestionnaireCmd),
     /// Fill a temporary profile with 30 days of realistic data and print a summary.
     Demo(DemoArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum QuestionnaireCmd {
+    /// Print an instrument's items and answer options (phq9, gad7, rbdi, findrisc).
+    Show {
+        instrument: String,
+        #[arg(long, default_value = "fi")]
+        lang: String,
+    },
+    /// Score and store a response: the answer values in item order, comma-separated.
+    Answer {
+        instrument: String,
+        /// e.g. 0,1,2,0,1,0,0,1,0 for PHQ-9 (values as on the form: PHQ-9/GAD-7 0–3, R-BDI 1–5,
+        /// FINDRISC the option number from 0).
+        answers: String,
+        #[arg(long, value_name = "RFC3339")]
+        at: Option<String>,
+    },
+    /// Stored responses, newest first.
+    List {
+        #[arg(long)]
+        instrument: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -92,6 +92,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
             }
             Ok(())
         }
+        Command::Questionnaire(cmd) => questionnaire(cli, tz, cmd),
         Command::Import(ImportCmd::Cgm { file, format }) => {
             let p = open(cli, tz)?;
             let format = format.map(|f| match f {
@@ -175,6 +176,56 @@ fn diary(p: &Polku, cmd: &DiaryCmd, json_out: bool) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+fn questionnaire(cli: &Cli, tz: chrono_tz::Tz, cmd: &QuestionnaireCmd) -> Result<(), Error> {
+    use polku_core::questionnaire::{InstrumentId, Lang};
+    match cmd {
+        QuestionnaireCmd::Show { instrument, lang } => {
+            output::instrument(
+                InstrumentId::parse(instrument)?.instrument(),
+                Lang::parse(lang)?,
+                cli.json,
+            );
+            Ok(())
+        }
+        QuestionnaireCmd::Answer {
+            instrument,
+            answers,
+            at,
+        } => {
+            let id = InstrumentId::parse(instrument)?;
+            let values = answers
+                .split(',')
+                .map(|a| {
+                    a.trim().parse::<i64>().map_err(|_| {
+                        Error::validation("answers", a.trim(), "whole numbers separated by commas")
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let at = at
+                .as_deref()
+                .map(|s| time::parse_rfc3339("at", s))
+                .transpose()?;
+            let p = open(cli, tz)?;
+            output::response(&p.questionnaires().answer(id, &values, at)?, cli.json);
+            Ok(())
+        }
+        QuestionnaireCmd::List { instrument, limit } => {
+            let id = instrument.as_deref().map(InstrumentId::parse).transpose()?;
+            let p = open(cli, tz)?;
+            let rs = p.questionnaires().list(id, *limit)?;
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&rs).map_err(|e| Error::Io(e.to_string()))?
+                );
+            } else {
+                rs.iter().for_each(|r| output::response(r, false));
+            }
+            Ok(())
+        }
+    }
 }
 
 fn period_of(

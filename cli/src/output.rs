@@ -337,3 +337,61 @@ pub fn bp_report(r: &BpReport, from: DateTime<Utc>, to: DateTime<Utc>, json_out:
         println!("{}", bp_text(r, from, to));
     }
 }
+
+pub fn instrument(
+    ins: &polku_core::questionnaire::Instrument,
+    lang: polku_core::questionnaire::Lang,
+    json_out: bool,
+) {
+    if json_out {
+        let items: Vec<Value> = ins
+            .items
+            .iter()
+            .map(|i| json!({ "link_id": i.link_id, "text": i.text.get(lang), "options": i.options.iter().map(|o| json!({ "value": o.value, "points": o.points, "text": o.text.get(lang) })).collect::<Vec<_>>() }))
+            .collect();
+        let bands: Vec<Value> = ins.bands.iter().map(|b| json!({ "code": b.code, "min": b.min, "max": b.max, "label": b.label.get(lang) })).collect();
+        print_json(
+            &json!({ "instrument": ins.id, "title": ins.title.get(lang), "instructions": ins.instructions.get(lang), "items": items, "bands": bands, "source": ins.source }),
+        );
+        return;
+    }
+    println!("{}\n{}\n", ins.title.get(lang), ins.instructions.get(lang));
+    for (n, i) in ins.items.iter().enumerate() {
+        println!("{}. {}", n + 1, i.text.get(lang));
+        for o in i.options {
+            println!("     {} = {}", o.value, o.text.get(lang));
+        }
+    }
+    println!("\nSource: {}", ins.source);
+}
+
+pub fn response(r: &polku_core::questionnaire::Response, json_out: bool) {
+    if json_out {
+        print_json(r);
+        return;
+    }
+    let ins = r.scored.instrument.instrument();
+    let label = ins
+        .bands
+        .iter()
+        .find(|b| b.code == r.scored.band)
+        .map(|b| b.label.en)
+        .unwrap_or("");
+    println!(
+        "{}  {}  {} / {} ({label})  answers {:?}  {}",
+        r.authored.format("%Y-%m-%d %H:%M %:z"),
+        r.scored.instrument.as_str(),
+        r.scored.total,
+        r.scored.max_total,
+        r.scored.answers,
+        r.id
+    );
+    for f in &r.scored.flags {
+        println!(
+            "  {} FLAG {}: {}",
+            if f.urgent { "URGENT" } else { "" },
+            f.code,
+            f.reason
+        );
+    }
+}

@@ -123,6 +123,10 @@ impl Polku {
         Importer { cx: &self.cx }
     }
 
+    pub fn questionnaires(&self) -> crate::questionnaire::Questionnaires<'_> {
+        crate::questionnaire::Questionnaires { cx: &self.cx }
+    }
+
     pub fn fhir(&self) -> FhirExport<'_> {
         FhirExport { cx: &self.cx }
     }

@@ -392,3 +392,53 @@ fn validator_catches_violations() {
         .iter()
         .any(|e| e.contains("meta.profile:fiphrProfile")));
 }
+
+#[test]
+fn questionnaire_response_conforms_to_kanta_phr_profile() {
+    use polku_core::questionnaire::{to_fhir, InstrumentId, Lang};
+    let p = profile();
+    let sd = load("FIPHRSDQuestionnairesResponsesR4.json");
+    for (id, answers) in [
+        (InstrumentId::Phq9, vec![1, 0, 2, 1, 0, 0, 1, 0, 1]),
+        (InstrumentId::Gad7, vec![0, 1, 2, 3, 0, 1, 2]),
+        (
+            InstrumentId::Rbdi,
+            vec![1, 2, 3, 4, 5, 1, 2, 3, 4, 5, 1, 2, 3],
+        ),
+        (InstrumentId::Findrisc, vec![2, 1, 1, 0, 1, 1, 0, 2]),
+    ] {
+        let r = p
+            .polku
+            .questionnaires()
+            .answer(id, &answers, Some(hki(2026, 11, 21, 9, 30)))
+            .unwrap();
+        for lang in [Lang::Fi, Lang::Sv, Lang::En] {
+            let qr = to_fhir(&r, lang);
+            let errors = validate(&qr, &sd);
+            assert!(
+                errors.is_empty(),
+                "{id:?} {lang:?}: {}\n{qr}",
+                errors.join("\n")
+            );
+            assert_eq!(qr["status"], "completed");
+            assert_eq!(qr["subject"], qr["source"]);
+            assert_eq!(qr["authored"], "2026-11-21T09:30:00+02:00");
+            let items = qr["item"].as_array().unwrap();
+            assert_eq!(items.len(), answers.len() + 1);
+            assert_eq!(
+                items.last().unwrap()["answer"][0]["valueInteger"],
+                r.scored.total
+            );
+            for (item, a) in items.iter().zip(&answers) {
+                assert_eq!(item["answer"][0]["valueCoding"]["code"], a.to_string());
+            }
+        }
+    }
+    // The validator rejects a response without `source` (1..1 in the profile).
+    let r = p.polku.questionnaires().list(None, 1).unwrap().remove(0);
+    let mut bad = polku_core::questionnaire::to_fhir(&r, Lang::Fi);
+    bad.as_object_mut().unwrap().remove("source");
+    assert!(validate(&bad, &sd)
+        .iter()
+        .any(|e| e.starts_with("QuestionnaireResponse.source")));
+}

@@ -47,10 +47,21 @@ impl FhirExport<'_> {
             }
         }
         entries.reverse();
-        let resources: Vec<Value> = entries
+        let mut resources: Vec<Value> = entries
             .iter()
             .flat_map(|e| observations(e, &self.cx.subject))
             .collect();
+        // Questionnaire responses authored in the period (fiphr-sd-questionnaireresponse-r4).
+        let questionnaires = crate::questionnaire::Questionnaires { cx: self.cx };
+        let in_period = |t: DateTime<Utc>| from.is_none_or(|f| t >= f) && to.is_none_or(|e| t < e);
+        let mut responses = questionnaires.list(None, MAX_PAGE)?;
+        responses.retain(|r| in_period(r.authored.to_utc()));
+        responses.reverse();
+        resources.extend(
+            responses
+                .iter()
+                .map(|r| crate::questionnaire::to_fhir(r, crate::questionnaire::Lang::Fi)),
+        );
         Ok(json!({
             "resourceType": "Bundle",
             "id": Uuid::new_v4().to_string(),

@@ -77,12 +77,30 @@ CREATE TABLE import_log (
 );
 "#;
 
+/// Questionnaire responses: immutable; the answers are the record, the score is recomputed on read.
+const V3: &str = r#"
+CREATE TABLE questionnaire_response (
+    id           TEXT PRIMARY KEY NOT NULL,
+    subject_no   INTEGER NOT NULL REFERENCES subject (no),
+    instrument   TEXT NOT NULL,
+    authored_ms  INTEGER NOT NULL,
+    utc_offset_s INTEGER NOT NULL,
+    author       TEXT NOT NULL,
+    created_ms   INTEGER NOT NULL,
+    answers      TEXT NOT NULL,
+    total        INTEGER NOT NULL,
+    band         TEXT NOT NULL,
+    flags        TEXT NOT NULL
+);
+CREATE INDEX questionnaire_by_time ON questionnaire_response (subject_no, authored_ms);
+"#;
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 /// The schema version this build writes.
-pub const LATEST: i64 = 2;
+pub const LATEST: i64 = 3;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,403 @@
+//! Scored questionnaires (PHQ-9, GAD-7, R-BDI, FINDRISC). Answers are validated item by item,
+//! scored as published (see `instruments`), banded, and flagged to the care team where the source
+//! says so. A stored response is immutable: answering again adds a new response.
+
+pub mod instruments;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use rusqlite::{params, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::client::Context;
+use crate::diary::validate;
+use crate::error::{Error, Result};
+use crate::time;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstrumentId {
+    Phq9,
+    Gad7,
+    Rbdi,
+    Findrisc,
+}
+
+impl InstrumentId {
+    pub const ALL: [InstrumentId; 4] = [
+        InstrumentId::Phq9,
+        InstrumentId::Gad7,
+        InstrumentId::Rbdi,
+        InstrumentId::Findrisc,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstrumentId::Phq9 => "phq9",
+            InstrumentId::Gad7 => "gad7",
+            InstrumentId::Rbdi => "rbdi",
+            InstrumentId::Findrisc => "findrisc",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<InstrumentId> {
+        let norm = s.trim().to_ascii_lowercase().replace(['-', '_'], "");
+        InstrumentId::ALL
+            .into_iter()
+            .find(|i| i.as_str() == norm)
+            .ok_or_else(|| Error::validation("instrument", s, "phq9, gad7, rbdi or findrisc"))
+    }
+
+    pub fn instrument(self) -> &'static Instrument {
+        match self {
+            InstrumentId::Phq9 => &instruments::PHQ9,
+            InstrumentId::Gad7 => &instruments::GAD7,
+            InstrumentId::Rbdi => &instruments::RBDI,
+            InstrumentId::Findrisc => &instruments::FINDRISC,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lang {
+    Fi,
+    Sv,
+    En,
+}
+
+impl Lang {
+    pub fn parse(s: &str) -> Result<Lang> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "fi" => Ok(Lang::Fi),
+            "sv" => Ok(Lang::Sv),
+            "en" => Ok(Lang::En),
+            _ => Err(Error::validation("language", s, "fi, sv or en")),
+        }
+    }
+}
+
+/// A text in the app's three languages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Text {
+    pub fi: &'static str,
+    pub sv: &'static str,
+    pub en: &'static str,
+}
+
+impl Text {
+    pub fn get(&self, lang: Lang) -> &'static str {
+        match lang {
+            Lang::Fi => self.fi,
+            Lang::Sv => self.sv,
+            Lang::En => self.en,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerOption {
+    /// What the respondent chooses (as on the published form).
+    pub value: u8,
+    /// What it scores.
+    pub points: u8,
+    pub text: Text,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Item {
+    pub link_id: &'static str,
+    pub text: Text,
+    pub options: &'static [AnswerOption],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Band {
+    pub code: &'static str,
+    pub min: u32,
+    pub max: u32,
+    pub label: Text,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Instrument {
+    pub id: InstrumentId,
+    pub title: Text,
+    pub instructions: Text,
+    pub items: &'static [Item],
+    pub bands: &'static [Band],
+    pub source: &'static str,
+}
+
+impl Instrument {
+    pub fn max_total(&self) -> u32 {
+        self.items
+            .iter()
+            .map(|i| i.options.iter().map(|o| o.points as u32).max().unwrap_or(0))
+            .sum()
+    }
+
+    fn allowed(item: &Item) -> String {
+        let values: Vec<u8> = item.options.iter().map(|o| o.value).collect();
+        match (values.first(), values.last()) {
+            (Some(a), Some(b)) if values.windows(2).all(|w| w[1] == w[0] + 1) => format!("{a}–{b}"),
+            _ => values
+                .iter()
+                .map(u8::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+}
+
+/// Something the care team must see.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flag {
+    pub code: String,
+    /// Urgent flags call for contact the same day.
+    pub urgent: bool,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scored {
+    pub instrument: InstrumentId,
+    /// The chosen values, in item order.
+    pub answers: Vec<u8>,
+    pub item_points: Vec<u8>,
+    pub total: u32,
+    pub max_total: u32,
+    /// The band's code (e.g. `moderate`); its label comes from the instrument in any language.
+    pub band: String,
+    pub flags: Vec<Flag>,
+}
+
+/// Validates and scores one complete set of answers.
+pub fn score(id: InstrumentId, answers: &[i64]) -> Result<Scored> {
+    let ins = id.instrument();
+    if answers.len() != ins.items.len() {
+        return Err(Error::validation(
+            "answers",
+            format!("{} answers", answers.len()),
+            format!(
+                "exactly {} answers for {}, one per item in order",
+                ins.items.len(),
+                id.as_str()
+            ),
+        ));
+    }
+    let mut values = Vec::with_capacity(answers.len());
+    let mut points = Vec::with_capacity(answers.len());
+    for (i, (item, &a)) in ins.items.iter().zip(answers).enumerate() {
+        let opt = item
+            .options
+            .iter()
+            .find(|o| i64::from(o.value) == a)
+            .ok_or_else(|| {
+                Error::validation(
+                    format!("answers[{}] ({})", i + 1, item.link_id),
+                    a,
+                    Instrument::allowed(item),
+                )
+            })?;
+        values.push(opt.value);
+        points.push(opt.points);
+    }
+    let total: u32 = points.iter().map(|p| *p as u32).sum();
+    let band = ins
+        .bands
+        .iter()
+        .find(|b| b.min <= total && total <= b.max)
+        .map(|b| b.code.to_owned())
+        .ok_or_else(|| {
+            Error::Storage(format!("{} total {total} outside every band", id.as_str()))
+        })?;
+    let mut flags = Vec::new();
+    // PHQ-9 item 9 (thoughts of death or self-harm) at 1 or more: urgent to the care team
+    // (clinical-reference.md, PHQ-9 row).
+    if id == InstrumentId::Phq9 && values[8] >= 1 {
+        flags.push(Flag {
+            code: "phq9_item9".into(),
+            urgent: true,
+            reason: "PHQ-9 item 9 answered 1 or more (thoughts of death or self-harm): contact the person today".into(),
+        });
+    }
+    Ok(Scored {
+        instrument: id,
+        answers: values,
+        item_points: points,
+        total,
+        max_total: ins.max_total(),
+        band,
+        flags,
+    })
+}
+
+/// A stored response.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Response {
+    pub id: Uuid,
+    pub subject: String,
+    pub authored: DateTime<FixedOffset>,
+    pub author: String,
+    pub created_at: DateTime<Utc>,
+    pub scored: Scored,
+}
+
+pub struct Questionnaires<'a> {
+    pub(crate) cx: &'a Context,
+}
+
+impl Questionnaires<'_> {
+    /// Scores and stores a response. `authored = None` means now.
+    pub fn answer(
+        &self,
+        id: InstrumentId,
+        answers: &[i64],
+        authored: Option<DateTime<FixedOffset>>,
+    ) -> Result<Response> {
+        let scored = score(id, answers)?;
+        let now = time::stored_precision(self.cx.clock.now());
+        let authored =
+            time::stored_precision(authored.unwrap_or_else(|| time::in_zone(now, self.cx.tz)));
+        validate::timestamp("authored", authored, now)?;
+        let r = Response {
+            id: Uuid::now_v7(),
+            subject: self.cx.subject.clone(),
+            authored,
+            author: self.cx.author.clone(),
+            created_at: now,
+            scored,
+        };
+        self.cx.store.write(|tx| {
+            tx.execute(
+                "INSERT INTO questionnaire_response (id, subject_no, instrument, authored_ms, utc_offset_s, author,
+                    created_ms, answers, total, band, flags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    r.id.to_string(),
+                    self.cx.subject_no,
+                    id.as_str(),
+                    r.authored.timestamp_millis(),
+                    r.authored.offset().local_minus_utc(),
+                    r.author,
+                    r.created_at.timestamp_millis(),
+                    serde_json::to_string(&r.scored.answers)?,
+                    r.scored.total,
+                    r.scored.band,
+                    serde_json::to_string(&r.scored.flags)?,
+                ],
+            )?;
+            Ok(())
+        })?;
+        Ok(r)
+    }
+
+    /// Responses newest first, optionally of one instrument.
+    pub fn list(&self, instrument: Option<InstrumentId>, limit: u32) -> Result<Vec<Response>> {
+        let limit = if limit == 0 {
+            50
+        } else {
+            limit.min(crate::diary::MAX_PAGE)
+        };
+        self.cx.store.read(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM questionnaire_response WHERE subject_no = ?1 AND (?2 IS NULL OR instrument = ?2)
+                 ORDER BY authored_ms DESC, id DESC LIMIT ?3"
+            ))?;
+            let rows = stmt.query_map(params![self.cx.subject_no, instrument.map(InstrumentId::as_str), limit], row_to_response)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    pub fn get(&self, id: Uuid) -> Result<Response> {
+        self.cx.store.read(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM questionnaire_response WHERE id = ?1 AND subject_no = ?2"
+            ))?;
+            stmt.query_row(params![id.to_string(), self.cx.subject_no], row_to_response)
+                .optional()?
+                .ok_or_else(|| Error::NotFound {
+                    what: "questionnaire response",
+                    id: id.to_string(),
+                })
+        })
+    }
+}
+
+const COLUMNS: &str = "id, (SELECT id FROM subject WHERE no = subject_no), instrument, authored_ms, utc_offset_s, author, created_ms, answers";
+
+fn row_to_response(r: &Row<'_>) -> rusqlite::Result<Response> {
+    let conv = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
+    };
+    let id: String = r.get(0)?;
+    let instrument: String = r.get(2)?;
+    let answers: String = r.get(7)?;
+    let answers: Vec<i64> = serde_json::from_str(&answers).map_err(|e| conv(7, Box::new(e)))?;
+    let instrument = InstrumentId::parse(&instrument).map_err(|e| conv(2, e.to_string().into()))?;
+    // Re-scored from the stored answers: one scoring code path, and stored totals cannot drift.
+    let scored = score(instrument, &answers).map_err(|e| conv(7, e.to_string().into()))?;
+    Ok(Response {
+        id: Uuid::parse_str(&id).map_err(|e| conv(0, Box::new(e)))?,
+        subject: r.get(1)?,
+        authored: time::wall_clock(r.get(3)?, r.get(4)?),
+        author: r.get(5)?,
+        created_at: time::from_ms(r.get(6)?),
+        scored,
+    })
+}
+
+/// Canonical URL prefix of the instruments' FHIR Questionnaires. *open*: the county publishes the
+/// Kanta PHR Questionnaire resources; until then the app's own URN names them.
+pub const QUESTIONNAIRE_CANONICAL: &str = "urn:polku:questionnaire:";
+
+/// The response as a Kanta PHR `QuestionnaireResponse` (fiphr-sd-questionnaireresponse-r4).
+pub fn to_fhir(r: &Response, lang: Lang) -> Value {
+    let ins = r.scored.instrument.instrument();
+    let patient = format!("Patient/{}", r.subject);
+    let band_label = ins
+        .bands
+        .iter()
+        .find(|b| b.code == r.scored.band)
+        .map(|b| b.label.get(lang))
+        .unwrap_or("");
+    let mut items: Vec<Value> = ins
+        .items
+        .iter()
+        .zip(&r.scored.answers)
+        .map(|(item, v)| {
+            let opt = item.options.iter().find(|o| o.value == *v);
+            json!({
+                "linkId": item.link_id,
+                "text": item.text.get(lang),
+                "answer": [{ "valueCoding": {
+                    "system": format!("{QUESTIONNAIRE_CANONICAL}{}:answers", ins.id.as_str()),
+                    "code": v.to_string(),
+                    "display": opt.map(|o| o.text.get(lang)).unwrap_or(""),
+                } }]
+            })
+        })
+        .collect();
+    items.push(json!({ "linkId": "total", "text": "total", "answer": [{ "valueInteger": r.scored.total }] }));
+    let text = format!(
+        "{}: {} / {} ({band_label})",
+        ins.title.get(lang),
+        r.scored.total,
+        r.scored.max_total
+    );
+    json!({
+        "resourceType": "QuestionnaireResponse",
+        "id": r.id.to_string(),
+        "meta": { "profile": ["http://phr.kanta.fi/StructureDefinition/fiphr-sd-questionnaireresponse-r4"] },
+        "language": match lang { Lang::Fi => "fi", Lang::Sv => "sv", Lang::En => "en" },
+        "text": { "status": "generated", "div": format!("<div xmlns=\"http://www.w3.org/1999/xhtml\">{}</div>", text.replace('&', "&amp;").replace('<', "&lt;")) },
+        "identifier": { "system": "urn:ietf:rfc:3986", "value": format!("urn:uuid:{}", r.id) },
+        "questionnaire": format!("{QUESTIONNAIRE_CANONICAL}{}", ins.id.as_str()),
+        "status": "completed",
+        "subject": { "reference": patient },
+        "authored": r.authored.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        "source": { "reference": patient },
+        "item": items,
+    })
+}
