@@ -79,6 +79,12 @@ impl PolkuClient {
         })
     }
 
+    pub fn questionnaires(&self) -> Arc<QuestionnaireClient> {
+        Arc::new(QuestionnaireClient {
+            inner: self.inner.clone(),
+        })
+    }
+
     pub fn exports(&self) -> Arc<ExportClient> {
         Arc::new(ExportClient {
             inner: self.inner.clone(),
@@ -243,6 +249,58 @@ impl ImportClient {
                 .import()
                 .cgm(&contents, format.map(Into::into))?
                 .into())
+        })
+    }
+}
+
+#[derive(uniffi::Object)]
+pub struct QuestionnaireClient {
+    inner: Arc<Polku>,
+}
+
+#[uniffi::export]
+impl QuestionnaireClient {
+    /// Items, answer choices and bands of an instrument in one language, for the shell to render.
+    pub fn definition(
+        &self,
+        instrument: Instrument,
+        language: Language,
+    ) -> QuestionnaireDefinition {
+        definition(instrument.into(), language.into())
+    }
+
+    /// Scores and stores a response (answer values in item order). `authored_at = None` is now.
+    pub fn answer(
+        &self,
+        instrument: Instrument,
+        answers: Vec<i32>,
+        authored_at: Option<SystemTime>,
+    ) -> Result<QuestionnaireResult> {
+        guard("questionnaires.answer", || {
+            let at = measured_at(authored_at, None, self.inner.time_zone())?;
+            let answers: Vec<i64> = answers.into_iter().map(i64::from).collect();
+            Ok(self
+                .inner
+                .questionnaires()
+                .answer(instrument.into(), &answers, at)?
+                .into())
+        })
+    }
+
+    /// Stored responses, newest first (`instrument = None`: all instruments).
+    pub fn list(
+        &self,
+        instrument: Option<Instrument>,
+        limit: u32,
+    ) -> Result<Vec<QuestionnaireResult>> {
+        guard("questionnaires.list", || {
+            Ok(self
+                .inner
+                .questionnaires()
+                .list(instrument.map(Into::into), limit)?
+                .into_iter()
+                .map(Into::into)
+                .collect())
         })
     }
 }

@@ -569,3 +569,126 @@ impl From<ca::BpReport> for BpReport {
         }
     }
 }
+
+// ---- questionnaires ------------------------------------------------------------------------
+
+mirror_enum!(Instrument <=> polku_core::questionnaire::InstrumentId { Phq9, Gad7, Rbdi, Findrisc });
+mirror_enum!(Language <=> polku_core::questionnaire::Lang { Fi, Sv, En });
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct AnswerChoice {
+    /// The value to send back in `answer` for this choice.
+    pub value: i32,
+    pub points: i32,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct QuestionnaireItem {
+    pub link_id: String,
+    pub text: String,
+    pub choices: Vec<AnswerChoice>,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ScoreBand {
+    pub code: String,
+    pub min: u32,
+    pub max: u32,
+    pub label: String,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct QuestionnaireDefinition {
+    pub instrument: Instrument,
+    pub title: String,
+    pub instructions: String,
+    pub items: Vec<QuestionnaireItem>,
+    pub bands: Vec<ScoreBand>,
+    pub source: String,
+}
+
+pub(crate) fn definition(
+    id: polku_core::questionnaire::InstrumentId,
+    lang: polku_core::questionnaire::Lang,
+) -> QuestionnaireDefinition {
+    let ins = id.instrument();
+    QuestionnaireDefinition {
+        instrument: id.into(),
+        title: ins.title.get(lang).into(),
+        instructions: ins.instructions.get(lang).into(),
+        items: ins
+            .items
+            .iter()
+            .map(|i| QuestionnaireItem {
+                link_id: i.link_id.into(),
+                text: i.text.get(lang).into(),
+                choices: i
+                    .options
+                    .iter()
+                    .map(|o| AnswerChoice {
+                        value: o.value.into(),
+                        points: o.points.into(),
+                        text: o.text.get(lang).into(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        bands: ins
+            .bands
+            .iter()
+            .map(|b| ScoreBand {
+                code: b.code.into(),
+                min: b.min,
+                max: b.max,
+                label: b.label.get(lang).into(),
+            })
+            .collect(),
+        source: ins.source.into(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct CareTeamFlag {
+    pub code: String,
+    pub urgent: bool,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct QuestionnaireResult {
+    pub id: String,
+    pub instrument: Instrument,
+    pub authored_at: SystemTime,
+    pub utc_offset_seconds: i32,
+    pub answers: Vec<i32>,
+    pub total: u32,
+    pub max_total: u32,
+    pub band: String,
+    pub flags: Vec<CareTeamFlag>,
+}
+
+impl From<polku_core::questionnaire::Response> for QuestionnaireResult {
+    fn from(r: polku_core::questionnaire::Response) -> Self {
+        QuestionnaireResult {
+            id: r.id.to_string(),
+            instrument: r.scored.instrument.into(),
+            authored_at: system_time(r.authored.to_utc()),
+            utc_offset_seconds: r.authored.offset().local_minus_utc(),
+            answers: r.scored.answers.iter().map(|a| i32::from(*a)).collect(),
+            total: r.scored.total,
+            max_total: r.scored.max_total,
+            band: r.scored.band,
+            flags: r
+                .scored
+                .flags
+                .into_iter()
+                .map(|f| CareTeamFlag {
+                    code: f.code,
+                    urgent: f.urgent,
+                    reason: f.reason,
+                })
+                .collect(),
+        }
+    }
+}

@@ -393,7 +393,14 @@ fn questionnaires_show_answer_list() {
     let show = h.json(&["questionnaire", "show", "phq9", "--lang", "sv"]);
     assert_eq!(show["items"].as_array().unwrap().len(), 9);
     assert_eq!(show["items"][0]["options"][3]["text"], "Nästan varje dag");
-    let r = h.json(&["questionnaire", "answer", "phq9", "1,1,2,1,0,1,0,0,1", "--at", "2026-11-20T10:00:00+02:00"]);
+    let r = h.json(&[
+        "questionnaire",
+        "answer",
+        "phq9",
+        "1,1,2,1,0,1,0,0,1",
+        "--at",
+        "2026-11-20T10:00:00+02:00",
+    ]);
     assert_eq!(r["scored"]["total"], 7);
     assert_eq!(r["scored"]["band"], "mild");
     assert_eq!(r["scored"]["flags"][0]["code"], "phq9_item9");
@@ -404,7 +411,12 @@ fn questionnaires_show_answer_list() {
     let (code, e) = h.json_err(&["questionnaire", "answer", "gad7", "0,1,2"]);
     assert_eq!(code, 2);
     assert_eq!(e["field"], "answers");
-    let (_, e) = h.json_err(&["questionnaire", "answer", "rbdi", "1,1,1,1,1,1,0,1,1,1,1,1,1"]);
+    let (_, e) = h.json_err(&[
+        "questionnaire",
+        "answer",
+        "rbdi",
+        "1,1,1,1,1,1,0,1,1,1,1,1,1",
+    ]);
     assert_eq!(e["field"], "answers[7] (rbdi-7)");
     assert_eq!(e["allowed"], "1–5");
     let (_, e) = h.json_err(&["questionnaire", "answer", "bdi", "1"]);

@@ -198,4 +198,30 @@ class PolkuBindingsTest {
         // The library is still usable afterwards.
         assertEquals(0, client.diary().list(EntryQuery()).entries.size)
     }
+
+    @Test
+    fun `questionnaires render, score and flag`() {
+        val q = open().questionnaires()
+        val phq = q.definition(Instrument.PHQ9, Language.FI)
+        assertEquals(9, phq.items.size)
+        assertEquals(listOf(0, 1, 2, 3), phq.items[8].choices.map { it.value })
+        assertEquals("Lähes joka päivä", phq.items[0].choices[3].text)
+        assertEquals(13, q.definition(Instrument.RBDI, Language.SV).items.size)
+
+        val r = q.answer(Instrument.PHQ9, listOf(2, 2, 1, 2, 1, 1, 1, 0, 1), null)
+        assertEquals(11u, r.total)
+        assertEquals(27u, r.maxTotal)
+        assertEquals("moderate", r.band)
+        assertTrue(r.flags.single().urgent, "PHQ-9 item 9 >= 1 is urgent")
+
+        val rbdi = q.answer(Instrument.RBDI, List(13) { 3 }, null)
+        assertEquals(13u, rbdi.total)
+        assertTrue(rbdi.flags.isEmpty())
+
+        val bad = assertThrows(PolkuException.Validation::class.java) { q.answer(Instrument.GAD7, listOf(0, 0, 0, 4, 0, 0, 0), null) }
+        assertEquals("answers[4] (gad7-4)", bad.field)
+        assertEquals("0–3", bad.allowed)
+        assertEquals(2, q.list(null, 0u).size)
+        assertEquals(listOf(r.id), q.list(Instrument.PHQ9, 10u).map { it.id })
+    }
 }
