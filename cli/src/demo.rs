@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Duration, Timelike, Utc};
 use chrono_tz::Tz;
 use polku_core::diary::*;
-use polku_core::{keys, DbKey, Error, OpenOptions, Polku};
+use polku_core::{keys, DbKey, Error};
 use serde_json::json;
 
 use crate::args::DemoArgs;
@@ -108,14 +108,7 @@ pub fn run(a: &DemoArgs, tz: Tz, json_out: bool) -> Result<(), Error> {
         Some(_) => keys::derive_from_passphrase("demo", &salt, true)?,
         None => DbKey::generate()?,
     };
-    let p = Polku::open_with(
-        &db,
-        &key,
-        OpenOptions {
-            tz,
-            ..Default::default()
-        },
-    )?;
+    let p = crate::open_db(&db, &key, tz)?;
 
     let end = p.now() - Duration::minutes(5);
     let start_day = (end - Duration::days(DAYS)).with_timezone(&tz).date_naive();

@@ -268,14 +268,7 @@ fn init(cli: &Cli, tz: chrono_tz::Tz) -> Result<(), Error> {
     restrict_permissions(&home);
     let pass = passphrase(cli, true)?;
     let key = keys::derive_from_passphrase(&pass, &salt, true)?;
-    let p = Polku::open_with(
-        &db,
-        &key,
-        OpenOptions {
-            tz,
-            ..Default::default()
-        },
-    )?;
+    let p = open_db(&db, &key, tz)?;
     if cli.json {
         println!(
             "{}",
@@ -302,9 +295,18 @@ fn open(cli: &Cli, tz: chrono_tz::Tz) -> Result<Polku, Error> {
     }
     let pass = passphrase(cli, false)?;
     let key = keys::derive_from_passphrase(&pass, &salt, false)?;
+    open_db(&db, &key, tz)
+}
+
+/// Opens the profile database `db` with `key`, days and "now" in `tz`.
+pub(crate) fn open_db(
+    db: &Path,
+    key: &polku_core::DbKey,
+    tz: chrono_tz::Tz,
+) -> Result<Polku, Error> {
     Polku::open_with(
-        &db,
-        &key,
+        db,
+        key,
         OpenOptions {
             tz,
             ..Default::default()
