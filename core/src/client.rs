@@ -49,6 +49,8 @@ pub(crate) struct Context {
 
 pub struct Polku {
     cx: Context,
+    /// The pathway definitions this device knows (built-in; operators' files later).
+    registry: crate::pathway::Registry,
 }
 
 impl std::fmt::Debug for Polku {
@@ -108,6 +110,7 @@ impl Polku {
                 tz: opts.tz,
                 clock: opts.clock,
             },
+            registry: crate::pathway::Registry::builtin()?,
         })
     }
 
@@ -121,6 +124,13 @@ impl Polku {
 
     pub fn import(&self) -> Importer<'_> {
         Importer { cx: &self.cx }
+    }
+
+    pub fn pathways(&self) -> crate::pathway::Pathways<'_> {
+        crate::pathway::Pathways {
+            cx: &self.cx,
+            registry: &self.registry,
+        }
     }
 
     pub fn questionnaires(&self) -> crate::questionnaire::Questionnaires<'_> {

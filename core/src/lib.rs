@@ -9,6 +9,7 @@ pub mod error;
 pub mod fhir;
 pub mod import;
 pub mod keys;
+pub mod pathway;
 pub mod questionnaire;
 pub mod store;
 pub mod time;

@@ -95,12 +95,37 @@ CREATE TABLE questionnaire_response (
 CREATE INDEX questionnaire_by_time ON questionnaire_response (subject_no, authored_ms);
 "#;
 
+/// Pathway enrollments pin a definition version; everything that happens to them is an
+/// append-only event (completed, skipped, migrated), so progress from several devices merges.
+const V4: &str = r#"
+CREATE TABLE pathway_enrollment (
+    id                 TEXT PRIMARY KEY NOT NULL,
+    subject_no         INTEGER NOT NULL REFERENCES subject (no),
+    definition_id      TEXT NOT NULL,
+    definition_version INTEGER NOT NULL,
+    enrolled_ms        INTEGER NOT NULL,
+    enrolled_by        TEXT NOT NULL CHECK (enrolled_by IN ('citizen', 'professional')),
+    author             TEXT NOT NULL
+);
+CREATE TABLE pathway_event (
+    id            TEXT PRIMARY KEY NOT NULL,
+    enrollment_id TEXT NOT NULL REFERENCES pathway_enrollment (id),
+    step_id       TEXT,
+    kind          TEXT NOT NULL CHECK (kind IN ('completed', 'skipped', 'migrated')),
+    at_ms         INTEGER NOT NULL,
+    author        TEXT NOT NULL,
+    reason        TEXT,
+    to_version    INTEGER
+);
+CREATE INDEX pathway_event_by_enrollment ON pathway_event (enrollment_id, at_ms);
+"#;
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
 }
 
 /// The schema version this build writes.
-pub const LATEST: i64 = 3;
+pub const LATEST: i64 = 4;
 
 #[cfg(test)]
 mod tests {

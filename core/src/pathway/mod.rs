@@ -1,0 +1,424 @@
+//! Digital care pathways ("digihoitopolku"): a citizen follows steps a professional assigned (or
+//! that the citizen started, where the definition allows); the care team sees who is stuck,
+//! overdue or flagged. Enrollments and their events are per-subject records, append-only, ready to
+//! sync: completing, skipping and migrating are events; the state is derived by `engine`.
+
+pub mod definition;
+pub mod engine;
+
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::analytics::bp::BpPoint;
+use crate::client::Context;
+use crate::diary::{EntryData, MealContext, SymptomCode};
+use crate::error::{Error, Result};
+use crate::questionnaire::{InstrumentId, Questionnaires, Response};
+use crate::time;
+
+pub use definition::{Definition, Registry, Step, StepKind};
+pub use engine::{RaisedFlag, Reminder, StepState, StepStatus};
+
+/// Who acts. *open* until sync brings authenticated roles: the shell states it, and the server
+/// will enforce it for synced records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Actor {
+    Citizen,
+    Professional,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Enrollment {
+    pub id: Uuid,
+    pub definition_id: String,
+    /// The pinned definition version (changed only by an explicit migration).
+    pub definition_version: u32,
+    pub enrolled_at: DateTime<Utc>,
+    pub enrolled_by: Actor,
+}
+
+/// The steps of an enrollment as the shell shows them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Progress {
+    pub enrollment: Enrollment,
+    pub steps: Vec<StepStatus>,
+    pub flags: Vec<RaisedFlag>,
+    /// Steps done or skipped, of all.
+    pub finished: u32,
+    pub total: u32,
+}
+
+pub struct Pathways<'a> {
+    pub(crate) cx: &'a Context,
+    pub(crate) registry: &'a Registry,
+}
+
+impl Pathways<'_> {
+    pub fn definitions(&self) -> Vec<&Definition> {
+        self.registry.all_latest()
+    }
+
+    /// Starts the latest version of `definition_id` for this profile's subject.
+    pub fn enroll(&self, definition_id: &str, by: Actor) -> Result<Enrollment> {
+        let def = self.registry.latest(definition_id)?;
+        if by == Actor::Citizen && !def.self_enroll {
+            return Err(Error::validation(
+                "enrolled_by",
+                "citizen",
+                format!("a professional: `{definition_id}` is assigned by the care team"),
+            ));
+        }
+        let e = Enrollment {
+            id: Uuid::now_v7(),
+            definition_id: def.id.clone(),
+            definition_version: def.version,
+            enrolled_at: time::stored_precision(self.cx.clock.now()),
+            enrolled_by: by,
+        };
+        self.cx.store.write(|tx| {
+            tx.execute(
+                "INSERT INTO pathway_enrollment (id, subject_no, definition_id, definition_version, enrolled_ms, enrolled_by, author)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![e.id.to_string(), self.cx.subject_no, e.definition_id, e.definition_version, e.enrolled_at.timestamp_millis(), actor_str(by), self.cx.author],
+            )?;
+            Ok(())
+        })?;
+        Ok(e)
+    }
+
+    pub fn enrollments(&self) -> Result<Vec<Enrollment>> {
+        self.cx.store.read(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "{ENROLLMENT_SELECT} WHERE e.subject_no = ?1 ORDER BY e.enrolled_ms, e.id"
+            ))?;
+            let rows = stmt.query_map([self.cx.subject_no], row_to_enrollment)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    pub fn enrollment(&self, id: Uuid) -> Result<Enrollment> {
+        self.cx
+            .store
+            .read(|c| enrollment(c, self.cx.subject_no, id))
+    }
+
+    /// Every step's state, the flags and the overall progress at the clock's now.
+    pub fn progress(&self, id: Uuid) -> Result<Progress> {
+        let (enrollment, events) = self
+            .cx
+            .store
+            .read(|c| Ok((enrollment(c, self.cx.subject_no, id)?, events(c, id)?)))?;
+        let def = self
+            .registry
+            .get(&enrollment.definition_id, enrollment.definition_version)?;
+        let eval = engine::evaluate(
+            def,
+            enrollment.enrolled_at.timestamp_millis(),
+            &events,
+            &DbData { cx: self.cx },
+            self.cx.clock.now().timestamp_millis(),
+        );
+        let finished = eval
+            .steps
+            .iter()
+            .filter(|s| matches!(s.state, StepState::Done | StepState::Skipped))
+            .count() as u32;
+        Ok(Progress {
+            total: eval.steps.len() as u32,
+            finished,
+            steps: eval.steps,
+            flags: eval.flags,
+            enrollment,
+        })
+    }
+
+    /// Marks a step done. Steps completed by data (measurements, questionnaires) cannot be marked;
+    /// an appointment says who may mark it; a review is the professional's.
+    pub fn complete(&self, id: Uuid, step_id: &str, by: Actor) -> Result<Progress> {
+        let def = self.open_step(id, step_id)?;
+        let step = def
+            .steps
+            .iter()
+            .find(|s| s.id == step_id)
+            .expect("open_step checked the step");
+        let allowed = match &step.kind {
+            StepKind::Education { .. } | StepKind::Message { .. } => true,
+            StepKind::Appointment { by: who, .. } => matches!(
+                (who, by),
+                (definition::CompletedBy::Either, _)
+                    | (definition::CompletedBy::Professional, Actor::Professional)
+                    | (definition::CompletedBy::Citizen, Actor::Citizen)
+            ),
+            StepKind::ProfessionalReview { .. } => by == Actor::Professional,
+            StepKind::MeasurementPeriod { .. } | StepKind::Questionnaire { .. } => {
+                return Err(Error::validation("step", step_id, "a step done by hand: this one completes from diary entries or questionnaire answers"));
+            }
+        };
+        if !allowed {
+            return Err(Error::validation(
+                "by",
+                actor_str(by),
+                format!(
+                    "the {} who may complete `{step_id}`",
+                    if by == Actor::Citizen {
+                        "professional"
+                    } else {
+                        "citizen"
+                    }
+                ),
+            ));
+        }
+        self.event(id, step_id, "completed", None)?;
+        self.progress(id)
+    }
+
+    /// Skips a step with a reason (kept with the enrollment).
+    pub fn skip(&self, id: Uuid, step_id: &str, reason: &str) -> Result<Progress> {
+        crate::diary::validate::reason(reason)?;
+        self.open_step(id, step_id)?;
+        self.event(id, step_id, "skipped", Some(reason.trim()))?;
+        self.progress(id)
+    }
+
+    /// Moves an enrollment to another published version of its definition. Done and skipped steps
+    /// keep their state where the new version has a step of the same id.
+    pub fn migrate(&self, id: Uuid, to_version: u32) -> Result<Progress> {
+        let e = self.enrollment(id)?;
+        self.registry.get(&e.definition_id, to_version)?;
+        let now = self.cx.clock.now().timestamp_millis();
+        self.cx.store.write(|tx| {
+            tx.execute(
+                "INSERT INTO pathway_event (id, enrollment_id, step_id, kind, at_ms, author, reason, to_version)
+                 VALUES (?1, ?2, NULL, 'migrated', ?3, ?4, NULL, ?5)",
+                params![Uuid::now_v7().to_string(), id.to_string(), now, self.cx.author, to_version],
+            )?;
+            Ok(())
+        })?;
+        self.progress(id)
+    }
+
+    /// When the shell should remind, over the next `horizon`, for every enrollment.
+    pub fn reminders(&self, horizon: Duration) -> Result<Vec<(Uuid, Reminder)>> {
+        let now = self.cx.clock.now().timestamp_millis();
+        let mut out = Vec::new();
+        for e in self.enrollments()? {
+            let p = self.progress(e.id)?;
+            let def = self.registry.get(&e.definition_id, e.definition_version)?;
+            let eval = engine::Evaluation {
+                steps: p.steps,
+                flags: p.flags,
+            };
+            out.extend(
+                engine::reminders(def, &eval, self.cx.tz, now, horizon)
+                    .into_iter()
+                    .map(|r| (e.id, r)),
+            );
+        }
+        out.sort_by_key(|(_, r)| r.at_ms);
+        Ok(out)
+    }
+
+    /// The definition, if `step_id` exists and is open to being completed or skipped.
+    fn open_step(&self, id: Uuid, step_id: &str) -> Result<&Definition> {
+        let p = self.progress(id)?;
+        let def = self
+            .registry
+            .get(&p.enrollment.definition_id, p.enrollment.definition_version)?;
+        let st = p
+            .steps
+            .into_iter()
+            .find(|s| s.step_id == step_id)
+            .ok_or_else(|| {
+                Error::validation(
+                    "step",
+                    step_id,
+                    def.steps
+                        .iter()
+                        .map(|s| s.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )
+            })?;
+        match st.state {
+            StepState::Locked => Err(Error::Conflict(format!("step `{step_id}` is still locked"))),
+            StepState::Done | StepState::Skipped => Err(Error::Conflict(format!(
+                "step `{step_id}` is already {}",
+                st.state.as_str()
+            ))),
+            StepState::Expired => Err(Error::Conflict(format!("step `{step_id}` has expired"))),
+            _ => Ok(def),
+        }
+    }
+
+    fn event(&self, id: Uuid, step_id: &str, kind: &str, reason: Option<&str>) -> Result<()> {
+        let now = time::stored_precision(self.cx.clock.now()).timestamp_millis();
+        self.cx.store.write(|tx| {
+            tx.execute(
+                "INSERT INTO pathway_event (id, enrollment_id, step_id, kind, at_ms, author, reason, to_version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)",
+                params![Uuid::now_v7().to_string(), id.to_string(), step_id, kind, now, self.cx.author, reason],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+fn actor_str(a: Actor) -> &'static str {
+    match a {
+        Actor::Citizen => "citizen",
+        Actor::Professional => "professional",
+    }
+}
+
+/// The pinned version is the latest `migrated` event's, else the enrollment's own.
+const ENROLLMENT_SELECT: &str = "SELECT e.id, e.definition_id,
+    COALESCE((SELECT to_version FROM pathway_event v WHERE v.enrollment_id = e.id AND v.kind = 'migrated' ORDER BY v.at_ms DESC, v.id DESC LIMIT 1), e.definition_version),
+    e.enrolled_ms, e.enrolled_by FROM pathway_enrollment e";
+
+fn row_to_enrollment(r: &rusqlite::Row<'_>) -> rusqlite::Result<Enrollment> {
+    let id: String = r.get(0)?;
+    let by: String = r.get(4)?;
+    Ok(Enrollment {
+        id: Uuid::parse_str(&id).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+        definition_id: r.get(1)?,
+        definition_version: r.get(2)?,
+        enrolled_at: time::from_ms(r.get(3)?),
+        enrolled_by: if by == "professional" {
+            Actor::Professional
+        } else {
+            Actor::Citizen
+        },
+    })
+}
+
+fn enrollment(c: &Connection, subject_no: i64, id: Uuid) -> Result<Enrollment> {
+    let mut stmt = c.prepare_cached(&format!(
+        "{ENROLLMENT_SELECT} WHERE e.id = ?1 AND e.subject_no = ?2"
+    ))?;
+    stmt.query_row(params![id.to_string(), subject_no], row_to_enrollment)
+        .optional()?
+        .ok_or_else(|| Error::NotFound {
+            what: "pathway enrollment",
+            id: id.to_string(),
+        })
+}
+
+fn events(c: &Connection, id: Uuid) -> Result<Vec<engine::Event>> {
+    let mut stmt = c.prepare_cached("SELECT step_id, kind, at_ms, reason FROM pathway_event WHERE enrollment_id = ?1 AND kind IN ('completed', 'skipped') ORDER BY at_ms, id")?;
+    let rows = stmt.query_map([id.to_string()], |r| {
+        let step: String = r.get(0)?;
+        let kind: String = r.get(1)?;
+        let at_ms: i64 = r.get(2)?;
+        Ok(if kind == "completed" {
+            engine::Event::Completed { step, at_ms }
+        } else {
+            engine::Event::Skipped {
+                step,
+                at_ms,
+                reason: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+            }
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// The engine's view of the subject's data, read from the store.
+struct DbData<'a> {
+    cx: &'a Context,
+}
+
+impl DbData<'_> {
+    fn query<T>(
+        &self,
+        sql: &str,
+        p: impl rusqlite::Params,
+        f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Vec<T> {
+        // A read failure leaves the step incomplete rather than failing the whole evaluation.
+        self.cx
+            .store
+            .read(|c| {
+                let mut stmt = c.prepare_cached(sql)?;
+                let rows = stmt.query_map(p, f)?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl engine::Data for DbData<'_> {
+    fn fasting_glucose(&self, since_ms: i64) -> Vec<(i64, i32, f64)> {
+        // Finger-stick readings only (CGM has no meal context); the context lives in `data`.
+        self.query(
+            "SELECT at_ms, utc_offset_s, value, data FROM entry_version WHERE subject_no = ?1 AND kind = 'glucose'
+               AND is_head = 1 AND deleted_reason IS NULL AND at_ms >= ?2 AND tag != 'cgm' AND value IS NOT NULL ORDER BY at_ms",
+            params![self.cx.subject_no, since_ms],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i32>(1)?, r.get::<_, f64>(2)?, r.get::<_, String>(3)?)),
+        )
+        .into_iter()
+        .filter(|(.., data)| matches!(serde_json::from_str::<EntryData>(data), Ok(EntryData::Glucose(g)) if g.context == MealContext::Fasting))
+        .map(|(t, o, v, _)| (t, o, v))
+        .collect()
+    }
+
+    fn first_glucose_below(&self, since_ms: i64, mmol_l: f64) -> Option<i64> {
+        self.query(
+            "SELECT min(at_ms) FROM entry_version WHERE subject_no = ?1 AND kind = 'glucose' AND is_head = 1
+               AND deleted_reason IS NULL AND at_ms >= ?2 AND (value < ?3 OR marker = 'LO')",
+            params![self.cx.subject_no, since_ms, mmol_l - 0.05],
+            |r| r.get::<_, Option<i64>>(0),
+        )
+        .into_iter()
+        .flatten()
+        .next()
+    }
+
+    fn blood_pressure(&self, since_ms: i64) -> Vec<BpPoint> {
+        self.query(
+            "SELECT at_ms, utc_offset_s, value, value2, tag FROM entry_version WHERE subject_no = ?1 AND kind = 'blood_pressure'
+               AND is_head = 1 AND deleted_reason IS NULL AND at_ms >= ?2 ORDER BY at_ms",
+            params![self.cx.subject_no, since_ms],
+            |r| {
+                Ok(BpPoint {
+                    at_ms: r.get(0)?,
+                    offset_s: r.get(1)?,
+                    systolic: r.get(2)?,
+                    diastolic: r.get(3)?,
+                    series: match r.get::<_, Option<String>>(4)?.as_deref() {
+                        Some("morning") => Some(crate::diary::BpSeries::Morning),
+                        Some("evening") => Some(crate::diary::BpSeries::Evening),
+                        _ => None,
+                    },
+                })
+            },
+        )
+    }
+
+    fn symptoms(&self, since_ms: i64, codes: &[SymptomCode]) -> Vec<(i64, i32)> {
+        let wanted: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
+        self.query(
+            "SELECT at_ms, utc_offset_s, tag FROM entry_version WHERE subject_no = ?1 AND kind = 'symptom'
+               AND is_head = 1 AND deleted_reason IS NULL AND at_ms >= ?2 ORDER BY at_ms",
+            params![self.cx.subject_no, since_ms],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i32>(1)?, r.get::<_, String>(2)?)),
+        )
+        .into_iter()
+        .filter(|(_, _, tag)| wanted.contains(&tag.as_str()))
+        .map(|(t, o, _)| (t, o))
+        .collect()
+    }
+
+    fn latest_response(&self, instrument: InstrumentId, since_ms: i64) -> Option<Response> {
+        let q = Questionnaires { cx: self.cx };
+        q.list(Some(instrument), 1)
+            .ok()?
+            .into_iter()
+            .next()
+            .filter(|r| r.authored.timestamp_millis() >= since_ms)
+    }
+}

@@ -1,0 +1,429 @@
+mod common;
+
+use chrono::{Duration, TimeZone, Utc};
+use common::*;
+use polku_core::diary::*;
+use polku_core::pathway::definition::{parse, Registry};
+use polku_core::pathway::{Actor, StepState};
+use polku_core::questionnaire::InstrumentId;
+use polku_core::Error;
+
+fn states(p: &polku_core::pathway::Progress) -> Vec<(String, StepState)> {
+    p.steps
+        .iter()
+        .map(|s| (s.step_id.clone(), s.state))
+        .collect()
+}
+
+fn state_of(p: &polku_core::pathway::Progress, step: &str) -> StepState {
+    p.steps.iter().find(|s| s.step_id == step).unwrap().state
+}
+
+fn fasting(v: f64) -> EntryData {
+    EntryData::Glucose(Glucose {
+        reading: GlucoseReading::Value { mmol_l: v },
+        unit: GlucoseUnit::MmolL,
+        context: MealContext::Fasting,
+        hours_after_meal: None,
+        source: GlucoseSource::Meter,
+    })
+}
+
+#[test]
+fn builtin_definitions_load_and_validate() {
+    let r = Registry::builtin().unwrap();
+    let ids: Vec<&str> = r.all_latest().iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec!["adolescent-mood", "home-bp-follow-up", "t2d-care-path"]
+    );
+}
+
+#[test]
+fn invalid_definitions_name_file_step_and_field() {
+    let text = include_str!("../pathways/t2d-care-path@1.json")
+        .replace(
+            "\"steps\": [\"glucose-profile\"]",
+            "\"steps\": [\"no-such-step\"]",
+        )
+        .replace("\"days\": 7 }", "\"days\": 0 }")
+        .replace("\"remind_at\": [\"07:30\"]", "\"remind_at\": [\"7.30am\"]");
+    match parse("pathways/t2d@1.json", &text) {
+        Err(Error::Import(problems)) => {
+            let msgs: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+            assert!(msgs.iter().any(|m| m.contains("pathways/t2d@1.json: step `hba1c`, field `unlock[0].steps`: `no-such-step` is not an earlier step")), "{msgs:#?}");
+            assert!(
+                msgs.iter().any(|m| m.contains(
+                    "step `glucose-profile`, field `kind.measurement.days`: 0 is outside 1–90"
+                )),
+                "{msgs:#?}"
+            );
+            assert!(
+                msgs.iter()
+                    .any(|m| m.contains("step `glucose-profile`, field `remind_at[0]`")),
+                "{msgs:#?}"
+            );
+        }
+        other => panic!("expected problems, got {other:?}"),
+    }
+    let missing_sv = include_str!("../pathways/home-bp-follow-up@1.json").replacen(
+        "\"sv\": \"Uppföljning av blodtrycket hemma\",",
+        "",
+        1,
+    );
+    let e = parse("bp.json", &missing_sv).unwrap_err().to_string();
+    assert!(e.contains("bp.json") && e.contains("sv"), "{e}");
+    // A step referring to a later step (a cycle in the making) is refused.
+    let later = include_str!("../pathways/t2d-care-path@1.json").replacen(
+        "\"steps\": [\"welcome\"]",
+        "\"steps\": [\"nurse-review\"]",
+        1,
+    );
+    assert!(parse("t.json", &later)
+        .unwrap_err()
+        .to_string()
+        .contains("not an earlier step"));
+}
+
+#[test]
+fn ninety_days_of_the_t2d_path_day_by_day() {
+    let start = Utc.with_ymd_and_hms(2026, 9, 1, 6, 0, 0).unwrap(); // 09:00 Helsinki
+    let p = profile_at(start);
+    let paths = p.polku.pathways();
+    let e = paths.enroll("t2d-care-path", Actor::Citizen).unwrap();
+    let at_day = |d: i64, h: i64| start + Duration::days(d) + Duration::hours(h);
+    let mut log = Vec::new();
+    for day in 0..90 {
+        p.clock.set(at_day(day, 0));
+        match day {
+            1 => {
+                paths.complete(e.id, "welcome", Actor::Citizen).unwrap();
+            }
+            2 => {
+                paths.complete(e.id, "t2d-basics", Actor::Citizen).unwrap();
+            }
+            // Fasting readings on days 3–5 and 7–10 (a missed day 6): the 7th day is day 10.
+            3..=5 | 7..=10 => {
+                p.polku
+                    .diary()
+                    .add(NewEntry::new(fasting(6.4 + day as f64 / 10.0)).at(
+                        polku_core::time::in_zone(at_day(day, -1), chrono_tz::Europe::Helsinki),
+                    ))
+                    .unwrap();
+            }
+            12 => {
+                // FINDRISC answered; the HbA1c visit done by the nurse.
+                p.polku
+                    .questionnaires()
+                    .answer(InstrumentId::Findrisc, &[2, 1, 1, 0, 1, 1, 1, 2], None)
+                    .unwrap();
+                paths.complete(e.id, "hba1c", Actor::Professional).unwrap();
+            }
+            15 => {
+                assert!(
+                    matches!(
+                        paths.complete(e.id, "nurse-review", Actor::Citizen),
+                        Err(Error::Validation { .. })
+                    ),
+                    "only a professional reviews"
+                );
+                paths
+                    .complete(e.id, "nurse-review", Actor::Professional)
+                    .unwrap();
+            }
+            _ => {}
+        }
+        let pr = paths.progress(e.id).unwrap();
+        log.push((day, states(&pr)));
+    }
+    let at = |d: usize, step: &str| log[d].1.iter().find(|(s, _)| s == step).unwrap().1;
+    use StepState::*;
+    assert_eq!(at(0, "welcome"), Available);
+    assert_eq!(at(0, "t2d-basics"), Locked);
+    assert_eq!(at(1, "welcome"), Done);
+    assert_eq!(at(1, "t2d-basics"), Available);
+    assert_eq!(
+        at(2, "glucose-profile"),
+        Available,
+        "opens when the basics are read"
+    );
+    assert_eq!(at(2, "findrisc"), Available);
+    assert_eq!(at(3, "glucose-profile"), InProgress);
+    assert_eq!(
+        at(9, "glucose-profile"),
+        InProgress,
+        "6 of 7 days (day 6 missed)"
+    );
+    assert_eq!(
+        at(10, "glucose-profile"),
+        Done,
+        "completed from the diary on the 7th day with a reading"
+    );
+    assert_eq!(at(10, "hba1c"), Available);
+    assert_eq!(
+        at(11, "nurse-review"),
+        Locked,
+        "waits for HbA1c and FINDRISC"
+    );
+    assert_eq!(at(12, "findrisc"), Done);
+    assert_eq!(at(12, "nurse-review"), Available);
+    assert_eq!(at(15, "nurse-review"), Done);
+    assert_eq!(at(15, "message-care-team"), Available);
+    // The message step is due 14 days after it opened (day 15) and never sent: overdue from day 30.
+    assert_eq!(at(29, "message-care-team"), Available);
+    assert_eq!(at(30, "message-care-team"), Overdue);
+    assert_eq!(
+        at(89, "message-care-team"),
+        Overdue,
+        "no expiry set: stays overdue"
+    );
+    // Fasting mean 6.4 + (3+4+5+7+8+9+10)/70 ≈ 7.06 ≥ 7.0: flagged to the nurse.
+    let pr = paths.progress(e.id).unwrap();
+    assert_eq!(
+        pr.flags.iter().map(|f| f.code.as_str()).collect::<Vec<_>>(),
+        vec!["fasting-mean-high"]
+    );
+    assert_eq!((pr.finished, pr.total), (6, 7));
+}
+
+#[test]
+fn overdue_and_expired_measurement_period() {
+    let start = Utc.with_ymd_and_hms(2026, 9, 1, 6, 0, 0).unwrap();
+    let p = profile_at(start);
+    let paths = p.polku.pathways();
+    let e = paths
+        .enroll("home-bp-follow-up", Actor::Professional)
+        .unwrap();
+    assert!(
+        matches!(
+            paths.enroll("home-bp-follow-up", Actor::Citizen),
+            Err(Error::Validation { .. })
+        ),
+        "assigned by the care team only"
+    );
+    paths
+        .complete(e.id, "how-to-measure", Actor::Citizen)
+        .unwrap();
+    // bp-series: due 9 days after opening, expires after 30.
+    p.clock.set(start + Duration::days(9) + Duration::hours(1));
+    assert_eq!(
+        state_of(&paths.progress(e.id).unwrap(), "bp-series"),
+        StepState::Overdue
+    );
+    p.clock.set(start + Duration::days(31));
+    assert_eq!(
+        state_of(&paths.progress(e.id).unwrap(), "bp-series"),
+        StepState::Expired
+    );
+    assert!(
+        matches!(
+            paths.skip(e.id, "bp-series", "ei mittaria"),
+            Err(Error::Conflict(_))
+        ),
+        "expired steps are closed"
+    );
+}
+
+#[test]
+fn home_bp_series_completes_and_flags_above_target() {
+    let start = Utc.with_ymd_and_hms(2026, 9, 1, 4, 0, 0).unwrap(); // 07:00 Helsinki (summer time)
+    let p = profile_at(start);
+    let paths = p.polku.pathways();
+    let e = paths
+        .enroll("home-bp-follow-up", Actor::Professional)
+        .unwrap();
+    paths
+        .complete(e.id, "how-to-measure", Actor::Citizen)
+        .unwrap();
+    for day in 0..4 {
+        let d = 2 + day;
+        p.clock
+            .set(Utc.with_ymd_and_hms(2026, 9, d, 19, 0, 0).unwrap());
+        let mut news = Vec::new();
+        for (h, m, s, dia) in [
+            (7, 0, 142, 88),
+            (7, 2, 140, 86),
+            (21, 0, 138, 86),
+            (21, 2, 136, 84),
+        ] {
+            news.push(NewEntry::new(bp(s, dia, None)).at(hki(2026, 9, d, h, m)));
+        }
+        news.push(
+            NewEntry::new(EntryData::Symptom {
+                code: SymptomCode::ChestPain,
+                severity: 0,
+            })
+            .at(hki(2026, 9, d, 21, 5)),
+        );
+        p.polku.diary().add_many(news).unwrap();
+        let pr = paths.progress(e.id).unwrap();
+        let bp_step = pr.steps.iter().find(|s| s.step_id == "bp-series").unwrap();
+        assert_eq!(bp_step.progress, Some((day + 1, 4)), "day {day}");
+        assert_eq!(
+            bp_step.state,
+            if day == 3 {
+                StepState::Done
+            } else {
+                StepState::InProgress
+            }
+        );
+    }
+    let pr = paths.progress(e.id).unwrap();
+    assert_eq!(
+        state_of(&pr, "symptom-diary"),
+        StepState::InProgress,
+        "4 of 7 symptom days"
+    );
+    let flag = pr
+        .flags
+        .iter()
+        .find(|f| f.code == "home-bp-above-target")
+        .expect("mean 139/86 is above 135/85");
+    assert!(!flag.urgent);
+    assert!(
+        matches!(
+            paths.complete(e.id, "bp-series", Actor::Citizen),
+            Err(Error::Conflict(_))
+        ),
+        "already done"
+    );
+    assert!(
+        matches!(
+            paths.complete(e.id, "symptom-diary", Actor::Citizen),
+            Err(Error::Validation { .. })
+        ),
+        "completes from data only"
+    );
+    assert!(
+        matches!(
+            paths.complete(e.id, "review", Actor::Professional),
+            Err(Error::Conflict(_))
+        ),
+        "review still locked"
+    );
+}
+
+#[test]
+fn adolescent_referral_on_item_9_and_urgent_flag() {
+    let p = profile();
+    let paths = p.polku.pathways();
+    let e = paths
+        .enroll("adolescent-mood", Actor::Professional)
+        .unwrap();
+    let pr = paths.progress(e.id).unwrap();
+    assert_eq!(state_of(&pr, "phq9"), StepState::Locked);
+    // R-BDI total 6 (mild): PHQ-9 and GAD-7 open; no referral yet.
+    p.polku
+        .questionnaires()
+        .answer(
+            InstrumentId::Rbdi,
+            &[3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2],
+            None,
+        )
+        .unwrap();
+    let pr = paths.progress(e.id).unwrap();
+    assert_eq!(state_of(&pr, "rbdi"), StepState::Done);
+    assert_eq!(state_of(&pr, "phq9"), StepState::Available);
+    assert_eq!(state_of(&pr, "gad7"), StepState::Available);
+    assert_eq!(state_of(&pr, "referral"), StepState::Locked);
+    assert!(pr.flags.is_empty());
+    // PHQ-9 with a low total but item 9 = 1: referral opens, due the next day, and an urgent flag.
+    p.clock.set(p.polku.now() + Duration::minutes(30));
+    p.polku
+        .questionnaires()
+        .answer(InstrumentId::Phq9, &[1, 1, 0, 1, 0, 0, 0, 0, 1], None)
+        .unwrap();
+    let pr = paths.progress(e.id).unwrap();
+    assert_eq!(state_of(&pr, "phq9"), StepState::Done);
+    let referral = pr.steps.iter().find(|s| s.step_id == "referral").unwrap();
+    assert_eq!(referral.state, StepState::Available);
+    assert_eq!(
+        referral.due_ms.unwrap() - referral.opened_ms.unwrap(),
+        86_400_000
+    );
+    let f = pr.flags.iter().find(|f| f.code == "phq9-item9").unwrap();
+    assert!(f.urgent);
+}
+
+#[test]
+fn reminders_for_open_steps() {
+    let start = Utc.with_ymd_and_hms(2026, 11, 2, 8, 0, 0).unwrap(); // 10:00 Helsinki
+    let p = profile_at(start);
+    let paths = p.polku.pathways();
+    let e = paths.enroll("t2d-care-path", Actor::Citizen).unwrap();
+    paths.complete(e.id, "welcome", Actor::Citizen).unwrap();
+    paths.complete(e.id, "t2d-basics", Actor::Citizen).unwrap();
+    let r = paths.reminders(Duration::days(3)).unwrap();
+    let glucose: Vec<String> = r
+        .iter()
+        .filter(|(_, x)| x.step_id == "glucose-profile")
+        .map(|(_, x)| {
+            polku_core::time::from_ms(x.at_ms)
+                .with_timezone(&chrono_tz::Europe::Helsinki)
+                .format("%m-%d %H:%M")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        glucose,
+        vec!["11-03 07:30", "11-04 07:30", "11-05 07:30"],
+        "every morning, not in the past"
+    );
+    assert!(r
+        .iter()
+        .all(|(id, x)| *id == e.id && x.at_ms > start.timestamp_millis()));
+    // FINDRISC has no reminder times: one reminder at 09:00 the day before it is due (14 days).
+    let r = paths.reminders(Duration::days(20)).unwrap();
+    let f: Vec<_> = r.iter().filter(|(_, x)| x.step_id == "findrisc").collect();
+    assert_eq!(f.len(), 1);
+    assert_eq!(
+        polku_core::time::from_ms(f[0].1.at_ms)
+            .with_timezone(&chrono_tz::Europe::Helsinki)
+            .format("%m-%d %H:%M")
+            .to_string(),
+        "11-15 09:00"
+    );
+}
+
+#[test]
+fn enrollment_pins_its_version_and_migrates_explicitly() {
+    let p = profile();
+    let paths = p.polku.pathways();
+    let e = paths.enroll("t2d-care-path", Actor::Citizen).unwrap();
+    assert_eq!(e.definition_version, 1);
+    paths.complete(e.id, "welcome", Actor::Citizen).unwrap();
+    // Migration to a version that is not published is refused; the enrollment stays on 1.
+    assert!(matches!(
+        paths.migrate(e.id, 2),
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(paths.enrollment(e.id).unwrap().definition_version, 1);
+    // Skip with a reason.
+    paths.complete(e.id, "t2d-basics", Actor::Citizen).unwrap();
+    let pr = paths.skip(e.id, "findrisc", "diabetes jo todettu").unwrap();
+    let s = pr.steps.iter().find(|s| s.step_id == "findrisc").unwrap();
+    assert_eq!(
+        (s.state, s.skip_reason.as_deref()),
+        (StepState::Skipped, Some("diabetes jo todettu"))
+    );
+    assert!(
+        matches!(paths.skip(e.id, "hba1c", "x"), Err(Error::Conflict(_))),
+        "locked steps cannot be skipped"
+    );
+    assert!(matches!(
+        paths.complete(e.id, "nope", Actor::Citizen),
+        Err(Error::Validation { .. })
+    ));
+    // Publishing the same version with different content is refused.
+    let mut reg = Registry::builtin().unwrap();
+    let mut changed = reg.latest("t2d-care-path").unwrap().clone();
+    changed.title.en = "changed".into();
+    assert!(matches!(reg.add(changed.clone()), Err(Error::Conflict(_))));
+    changed.version = 2;
+    reg.add(changed).unwrap();
+    assert_eq!(reg.latest("t2d-care-path").unwrap().version, 2);
+    assert_eq!(
+        reg.get("t2d-care-path", 1).unwrap().title.en,
+        "Type 2 diabetes digital care path"
+    );
+}
