@@ -48,11 +48,62 @@ pub enum Command {
     /// Export the diary.
     #[command(subcommand)]
     Export(ExportCmd),
+    /// Digital care pathways: definitions, enrollment, steps, reminders.
+    #[command(subcommand)]
+    Pathway(PathwayCmd),
     /// Scored questionnaires: PHQ-9, GAD-7, R-BDI, FINDRISC.
     #[command(subcommand)]
     Questionnaire(QuestionnaireCmd),
     /// Fill a temporary profile with 30 days of realistic data and print a summary.
     Demo(DemoArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PathwayCmd {
+    /// The pathways this app knows (latest versions).
+    ListDefinitions {
+        #[arg(long, default_value = "fi")]
+        lang: String,
+    },
+    /// Start a pathway for this profile.
+    Enroll {
+        /// Definition id (see list-definitions).
+        id: String,
+        /// Enrolled by a professional (required for pathways the care team assigns).
+        #[arg(long)]
+        professional: bool,
+    },
+    /// Enrollments and the state of their steps.
+    Steps {
+        /// Only this enrollment (default: all).
+        #[arg(long)]
+        enrollment: Option<String>,
+        #[arg(long, default_value = "fi")]
+        lang: String,
+    },
+    /// Mark a step done.
+    Complete {
+        step: String,
+        /// The enrollment (default: the only one that has this step).
+        #[arg(long)]
+        enrollment: Option<String>,
+        #[arg(long)]
+        professional: bool,
+    },
+    /// Skip a step with a reason.
+    Skip {
+        step: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        enrollment: Option<String>,
+    },
+    /// When to remind (for the shells' local notifications).
+    Reminders {
+        /// How many days ahead.
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+    },
 }
 
 #[derive(Subcommand, Debug)]

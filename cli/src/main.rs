@@ -6,6 +6,7 @@ mod args;
 mod demo;
 mod entry;
 mod output;
+mod pathway;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -93,6 +94,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Questionnaire(cmd) => questionnaire(cli, tz, cmd),
+        Command::Pathway(cmd) => pathway::run(&open(cli, tz)?, cmd, cli.json),
         Command::Import(ImportCmd::Cgm { file, format }) => {
             let p = open(cli, tz)?;
             let format = format.map(|f| match f {

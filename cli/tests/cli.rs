@@ -424,3 +424,42 @@ fn questionnaires_show_answer_list() {
     let text = String::from_utf8(h.run(&["questionnaire", "list"]).stdout).unwrap();
     assert!(text.contains("URGENT FLAG phq9_item9"), "{text}");
 }
+
+#[test]
+fn pathway_commands() {
+    let h = Home::new();
+    let defs = h.json(&["pathway", "list-definitions"]);
+    assert_eq!(defs.as_array().unwrap().len(), 3);
+    let (_, e) = h.json_err(&["pathway", "enroll", "home-bp-follow-up"]);
+    assert_eq!(e["field"], "enrolled_by");
+    let e = h.json(&["pathway", "enroll", "t2d-care-path"]);
+    assert_eq!(e["definition_version"], 1);
+    let steps = h.json(&["pathway", "steps"]);
+    assert_eq!(steps[0]["steps"][0]["state"], "available");
+    assert_eq!(steps[0]["steps"][1]["state"], "locked");
+    let pr = h.json(&["pathway", "complete", "welcome"]);
+    assert_eq!(pr["steps"][0]["state"], "done");
+    assert_eq!(pr["steps"][1]["state"], "available");
+    h.json(&["pathway", "complete", "t2d-basics"]);
+    let pr = h.json(&[
+        "pathway",
+        "skip",
+        "findrisc",
+        "--reason",
+        "diabetes todettu",
+    ]);
+    assert_eq!(pr["steps"][3]["state"], "skipped");
+    let (code, e) = h.json_err(&["pathway", "complete", "glucose-profile"]);
+    assert_eq!(code, 2, "{e}");
+    let (code, _) = h.json_err(&["pathway", "complete", "hba1c"]);
+    assert_eq!(code, 6, "locked: conflict");
+    let r = h.json(&["pathway", "reminders", "--days", "2"]);
+    assert!(r
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x["step"] == "glucose-profile"));
+    assert!(!r.as_array().unwrap().is_empty());
+    let text = String::from_utf8(h.run(&["pathway", "steps"]).stdout).unwrap();
+    assert!(text.contains("skipped      findrisc"), "{text}");
+}

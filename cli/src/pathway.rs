@@ -1,0 +1,214 @@
+//! `polku pathway ...`: care pathways from the terminal.
+
+use polku_core::pathway::{Actor, Progress};
+use polku_core::questionnaire::Lang;
+use polku_core::{Error, Polku};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::args::PathwayCmd;
+
+fn actor(professional: bool) -> Actor {
+    if professional {
+        Actor::Professional
+    } else {
+        Actor::Citizen
+    }
+}
+
+fn print_json(v: &impl serde::Serialize) -> Result<(), Error> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).map_err(|e| Error::Io(e.to_string()))?
+    );
+    Ok(())
+}
+
+/// The enrollment given, or the only one holding `step`.
+fn enrollment_for(p: &Polku, given: Option<&str>, step: &str) -> Result<Uuid, Error> {
+    if let Some(id) = given {
+        return Uuid::parse_str(id.trim()).map_err(|_| {
+            Error::validation(
+                "enrollment",
+                id,
+                "an enrollment id as printed by `polku pathway steps`",
+            )
+        });
+    }
+    let paths = p.pathways();
+    let mut holding = Vec::new();
+    for e in paths.enrollments()? {
+        if paths
+            .progress(e.id)?
+            .steps
+            .iter()
+            .any(|s| s.step_id == step)
+        {
+            holding.push(e.id);
+        }
+    }
+    match holding.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(Error::NotFound {
+            what: "enrollment with step",
+            id: step.to_owned(),
+        }),
+        _ => Err(Error::validation(
+            "enrollment",
+            "(not given)",
+            "--enrollment ID: several enrollments have this step",
+        )),
+    }
+}
+
+pub fn run(p: &Polku, cmd: &PathwayCmd, json_out: bool) -> Result<(), Error> {
+    let paths = p.pathways();
+    match cmd {
+        PathwayCmd::ListDefinitions { lang } => {
+            let lang = Lang::parse(lang)?;
+            let defs = paths.definitions();
+            if json_out {
+                return print_json(&defs);
+            }
+            for d in defs {
+                println!(
+                    "{}@{}  {}{}\n    {}",
+                    d.id,
+                    d.version,
+                    d.title.get(lang),
+                    if d.self_enroll {
+                        ""
+                    } else {
+                        "  (assigned by the care team)"
+                    },
+                    d.description.get(lang)
+                );
+            }
+            Ok(())
+        }
+        PathwayCmd::Enroll { id, professional } => {
+            let e = paths.enroll(id, actor(*professional))?;
+            if json_out {
+                return print_json(&e);
+            }
+            println!(
+                "Enrolled in {}@{} ({})",
+                e.definition_id, e.definition_version, e.id
+            );
+            Ok(())
+        }
+        PathwayCmd::Steps { enrollment, lang } => {
+            let lang = Lang::parse(lang)?;
+            let ids = match enrollment {
+                Some(e) => vec![Uuid::parse_str(e.trim())
+                    .map_err(|_| Error::validation("enrollment", e, "an enrollment id"))?],
+                None => paths.enrollments()?.into_iter().map(|e| e.id).collect(),
+            };
+            let all = ids
+                .into_iter()
+                .map(|id| paths.progress(id))
+                .collect::<Result<Vec<_>, _>>()?;
+            if json_out {
+                return print_json(&all);
+            }
+            for pr in &all {
+                print_progress(p, pr, lang);
+            }
+            if all.is_empty() {
+                println!("(no enrollments: see `polku pathway list-definitions`)");
+            }
+            Ok(())
+        }
+        PathwayCmd::Complete {
+            step,
+            enrollment,
+            professional,
+        } => {
+            let id = enrollment_for(p, enrollment.as_deref(), step)?;
+            let pr = paths.complete(id, step, actor(*professional))?;
+            if json_out {
+                return print_json(&pr);
+            }
+            print_progress(p, &pr, Lang::Fi);
+            Ok(())
+        }
+        PathwayCmd::Skip {
+            step,
+            reason,
+            enrollment,
+        } => {
+            let id = enrollment_for(p, enrollment.as_deref(), step)?;
+            let pr = paths.skip(id, step, reason)?;
+            if json_out {
+                return print_json(&pr);
+            }
+            print_progress(p, &pr, Lang::Fi);
+            Ok(())
+        }
+        PathwayCmd::Reminders { days } => {
+            if *days > 60 {
+                return Err(Error::validation("days", days, "1–60"));
+            }
+            let r = paths.reminders(chrono::Duration::days(i64::from(*days)))?;
+            let tz = p.time_zone();
+            if json_out {
+                let v: Vec<_> = r
+                    .iter()
+                    .map(|(e, x)| json!({ "enrollment": e, "step": x.step_id, "at": polku_core::time::from_ms(x.at_ms).with_timezone(&tz).fixed_offset().to_rfc3339() }))
+                    .collect();
+                return print_json(&v);
+            }
+            for (_, x) in &r {
+                println!(
+                    "{}  {}",
+                    polku_core::time::from_ms(x.at_ms)
+                        .with_timezone(&tz)
+                        .format("%Y-%m-%d %H:%M"),
+                    x.step_id
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_progress(p: &Polku, pr: &Progress, lang: Lang) {
+    let tz = p.time_zone();
+    let when = |ms: Option<i64>| {
+        ms.map(|m| {
+            polku_core::time::from_ms(m)
+                .with_timezone(&tz)
+                .format("%Y-%m-%d")
+                .to_string()
+        })
+        .unwrap_or_default()
+    };
+    println!(
+        "{}@{}  {}  ({}/{} steps finished)",
+        pr.enrollment.definition_id,
+        pr.enrollment.definition_version,
+        pr.enrollment.id,
+        pr.finished,
+        pr.total
+    );
+    for s in &pr.steps {
+        let progress = s
+            .progress
+            .map(|(a, b)| format!(" {a}/{b}"))
+            .unwrap_or_default();
+        let due = if s.state.is_open() && s.due_ms.is_some() {
+            format!(" due {}", when(s.due_ms))
+        } else {
+            String::new()
+        };
+        println!("  {:<12} {}{progress}{due}", s.state.as_str(), s.step_id);
+    }
+    for f in &pr.flags {
+        println!(
+            "  {}FLAG {}: {}",
+            if f.urgent { "URGENT " } else { "" },
+            f.code,
+            f.message.get(lang)
+        );
+    }
+}
