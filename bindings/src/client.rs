@@ -79,6 +79,14 @@ impl PolkuClient {
         })
     }
 
+    /// Care pathways; texts in `language`.
+    pub fn pathways(&self, language: Language) -> Arc<PathwayClient> {
+        Arc::new(PathwayClient {
+            inner: self.inner.clone(),
+            lang: language.into(),
+        })
+    }
+
     pub fn questionnaires(&self) -> Arc<QuestionnaireClient> {
         Arc::new(QuestionnaireClient {
             inner: self.inner.clone(),
@@ -249,6 +257,117 @@ impl ImportClient {
                 .import()
                 .cgm(&contents, format.map(Into::into))?
                 .into())
+        })
+    }
+}
+
+#[derive(uniffi::Object)]
+pub struct PathwayClient {
+    inner: Arc<Polku>,
+    lang: polku_core::questionnaire::Lang,
+}
+
+#[uniffi::export]
+impl PathwayClient {
+    pub fn definitions(&self) -> Vec<PathwayDefinition> {
+        self.inner
+            .pathways()
+            .definitions()
+            .into_iter()
+            .map(|d| pathway_definition(d, self.lang))
+            .collect()
+    }
+
+    pub fn enroll(&self, definition_id: String, by: Actor) -> Result<Enrollment> {
+        guard("pathways.enroll", || {
+            Ok(self
+                .inner
+                .pathways()
+                .enroll(&definition_id, by.into())?
+                .into())
+        })
+    }
+
+    pub fn enrollments(&self) -> Result<Vec<Enrollment>> {
+        guard("pathways.enrollments", || {
+            Ok(self
+                .inner
+                .pathways()
+                .enrollments()?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
+    }
+
+    pub fn progress(&self, enrollment_id: String) -> Result<PathwayProgress> {
+        guard("pathways.progress", || {
+            Ok(progress(
+                self.inner
+                    .pathways()
+                    .progress(parse_id("enrollment_id", &enrollment_id)?)?,
+                self.lang,
+            ))
+        })
+    }
+
+    pub fn complete(
+        &self,
+        enrollment_id: String,
+        step_id: String,
+        by: Actor,
+    ) -> Result<PathwayProgress> {
+        guard("pathways.complete", || {
+            Ok(progress(
+                self.inner.pathways().complete(
+                    parse_id("enrollment_id", &enrollment_id)?,
+                    &step_id,
+                    by.into(),
+                )?,
+                self.lang,
+            ))
+        })
+    }
+
+    pub fn skip(
+        &self,
+        enrollment_id: String,
+        step_id: String,
+        reason: String,
+    ) -> Result<PathwayProgress> {
+        guard("pathways.skip", || {
+            Ok(progress(
+                self.inner.pathways().skip(
+                    parse_id("enrollment_id", &enrollment_id)?,
+                    &step_id,
+                    &reason,
+                )?,
+                self.lang,
+            ))
+        })
+    }
+
+    /// When to schedule local notifications over the next `days` days.
+    pub fn reminders(&self, days: u32) -> Result<Vec<StepReminder>> {
+        guard("pathways.reminders", || {
+            if !(1..=60).contains(&days) {
+                return Err(PolkuError::Validation {
+                    field: "days".into(),
+                    value: days.to_string(),
+                    allowed: "1–60".into(),
+                });
+            }
+            Ok(self
+                .inner
+                .pathways()
+                .reminders(chrono::Duration::days(days.into()))?
+                .into_iter()
+                .map(|(e, r)| StepReminder {
+                    enrollment_id: e.to_string(),
+                    step_id: r.step_id,
+                    at: system_time(polku_core::time::from_ms(r.at_ms)),
+                })
+                .collect())
         })
     }
 }

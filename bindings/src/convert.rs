@@ -692,3 +692,157 @@ impl From<polku_core::questionnaire::Response> for QuestionnaireResult {
         }
     }
 }
+
+// ---- pathways ------------------------------------------------------------------------------
+
+mirror_enum!(Actor <=> polku_core::pathway::Actor { Citizen, Professional });
+mirror_enum!(StepState <=> polku_core::pathway::StepState { Locked, Available, InProgress, Done, Skipped, Overdue, Expired });
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PathwayDefinition {
+    pub id: String,
+    pub version: u32,
+    pub title: String,
+    pub description: String,
+    pub self_enroll: bool,
+    pub steps: Vec<PathwayStepInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PathwayStepInfo {
+    pub id: String,
+    pub title: String,
+    /// education, measurement_period, questionnaire, appointment, professional_review, message
+    pub kind: String,
+    /// The text to show (education, appointment, review and message steps).
+    pub content: Option<String>,
+}
+
+pub(crate) fn pathway_definition(
+    d: &polku_core::pathway::Definition,
+    lang: polku_core::questionnaire::Lang,
+) -> PathwayDefinition {
+    use polku_core::pathway::StepKind as K;
+    PathwayDefinition {
+        id: d.id.clone(),
+        version: d.version,
+        title: d.title.get(lang).into(),
+        description: d.description.get(lang).into(),
+        self_enroll: d.self_enroll,
+        steps: d
+            .steps
+            .iter()
+            .map(|s| {
+                let (kind, content) = match &s.kind {
+                    K::Education { content } => ("education", Some(content)),
+                    K::MeasurementPeriod { .. } => ("measurement_period", None),
+                    K::Questionnaire { .. } => ("questionnaire", None),
+                    K::Appointment { content, .. } => ("appointment", Some(content)),
+                    K::ProfessionalReview { content } => ("professional_review", Some(content)),
+                    K::Message { content } => ("message", Some(content)),
+                };
+                PathwayStepInfo {
+                    id: s.id.clone(),
+                    title: s.title.get(lang).into(),
+                    kind: kind.into(),
+                    content: content.map(|c| c.get(lang).into()),
+                }
+            })
+            .collect(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Enrollment {
+    pub id: String,
+    pub definition_id: String,
+    pub definition_version: u32,
+    pub enrolled_at: SystemTime,
+    pub enrolled_by: Actor,
+}
+
+impl From<polku_core::pathway::Enrollment> for Enrollment {
+    fn from(e: polku_core::pathway::Enrollment) -> Self {
+        Enrollment {
+            id: e.id.to_string(),
+            definition_id: e.definition_id,
+            definition_version: e.definition_version,
+            enrolled_at: system_time(e.enrolled_at),
+            enrolled_by: e.enrolled_by.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct StepStatus {
+    pub step_id: String,
+    pub state: StepState,
+    pub opened_at: Option<SystemTime>,
+    pub due_at: Option<SystemTime>,
+    pub expires_at: Option<SystemTime>,
+    pub finished_at: Option<SystemTime>,
+    pub skip_reason: Option<String>,
+    pub progress_recorded: Option<u32>,
+    pub progress_needed: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PathwayFlag {
+    pub code: String,
+    pub urgent: bool,
+    pub since: SystemTime,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PathwayProgress {
+    pub enrollment: Enrollment,
+    pub steps: Vec<StepStatus>,
+    pub flags: Vec<PathwayFlag>,
+    pub finished: u32,
+    pub total: u32,
+}
+
+pub(crate) fn progress(
+    p: polku_core::pathway::Progress,
+    lang: polku_core::questionnaire::Lang,
+) -> PathwayProgress {
+    let t = |ms: Option<i64>| ms.map(self::ms);
+    PathwayProgress {
+        enrollment: p.enrollment.into(),
+        steps: p
+            .steps
+            .into_iter()
+            .map(|s| StepStatus {
+                step_id: s.step_id,
+                state: s.state.into(),
+                opened_at: t(s.opened_ms),
+                due_at: t(s.due_ms),
+                expires_at: t(s.expires_ms),
+                finished_at: t(s.finished_ms),
+                skip_reason: s.skip_reason,
+                progress_recorded: s.progress.map(|x| x.0),
+                progress_needed: s.progress.map(|x| x.1),
+            })
+            .collect(),
+        flags: p
+            .flags
+            .into_iter()
+            .map(|f| PathwayFlag {
+                code: f.code,
+                urgent: f.urgent,
+                since: ms(f.since_ms),
+                message: f.message.get(lang).into(),
+            })
+            .collect(),
+        finished: p.finished,
+        total: p.total,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct StepReminder {
+    pub enrollment_id: String,
+    pub step_id: String,
+    pub at: SystemTime,
+}

@@ -224,4 +224,39 @@ class PolkuBindingsTest {
         assertEquals(2, q.list(null, 0u).size)
         assertEquals(listOf(r.id), q.list(Instrument.PHQ9, 10u).map { it.id })
     }
+
+    @Test
+    fun `pathway steps unlock, complete from data and flag`() {
+        val client = open()
+        val paths = client.pathways(Language.EN)
+        val defs = paths.definitions()
+        assertEquals(listOf("adolescent-mood", "home-bp-follow-up", "t2d-care-path"), defs.map { it.id })
+        val t2d = defs.single { it.id == "t2d-care-path" }
+        assertTrue(t2d.steps.first().content!!.contains("step by step"))
+
+        val home = assertThrows(PolkuException.Validation::class.java) { paths.enroll("home-bp-follow-up", Actor.CITIZEN) }
+        assertEquals("enrolled_by", home.field)
+        val e = paths.enroll("adolescent-mood", Actor.PROFESSIONAL)
+        var p = paths.progress(e.id)
+        assertEquals(StepState.AVAILABLE, p.steps.single { it.stepId == "rbdi" }.state)
+        assertEquals(StepState.LOCKED, p.steps.single { it.stepId == "referral" }.state)
+
+        // Severe R-BDI (all 5s = 39): PHQ-9 opens and the referral opens at once.
+        client.questionnaires().answer(Instrument.RBDI, List(13) { 5 }, null)
+        p = paths.progress(e.id)
+        assertEquals(StepState.DONE, p.steps.single { it.stepId == "rbdi" }.state)
+        assertEquals(StepState.AVAILABLE, p.steps.single { it.stepId == "phq9" }.state)
+        assertEquals(StepState.AVAILABLE, p.steps.single { it.stepId == "referral" }.state)
+        assertEquals(listOf("rbdi-severe"), p.flags.map { it.code })
+        assertThrows(PolkuException.Validation::class.java) { paths.complete(e.id, "referral", Actor.CITIZEN) }
+        p = paths.complete(e.id, "referral", Actor.PROFESSIONAL)
+        assertEquals(StepState.DONE, p.steps.single { it.stepId == "referral" }.state)
+        assertThrows(PolkuException.Conflict::class.java) { paths.complete(e.id, "support-visit-2", Actor.PROFESSIONAL) }
+        // PHQ-9 and GAD-7 are due in 7 days and have no reminder times: one reminder each, the day before.
+        val reminders = paths.reminders(7u)
+        assertEquals(setOf("phq9", "gad7"), reminders.map { it.stepId }.toSet())
+        assertEquals(2, reminders.size)
+        assertTrue(reminders.all { it.at.isAfter(Instant.now()) })
+        assertThrows(PolkuException.Validation::class.java) { paths.reminders(0u) }
+    }
 }
