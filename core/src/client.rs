@@ -35,7 +35,8 @@ impl Default for OpenOptions {
 }
 
 pub(crate) struct Context {
-    pub store: Store,
+    /// Shared by the views of every subject on this device (`Polku::for_subject`).
+    pub store: Arc<Store>,
     /// Whose record this database holds (the citizen's subject id).
     pub subject: String,
     /// The subject's local number (`subject.no`), the key rows and indexes use.
@@ -50,7 +51,7 @@ pub(crate) struct Context {
 pub struct Polku {
     cx: Context,
     /// The pathway definitions this device knows (built-in; operators' files later).
-    registry: crate::pathway::Registry,
+    registry: Arc<crate::pathway::Registry>,
 }
 
 impl std::fmt::Debug for Polku {
@@ -86,20 +87,14 @@ impl Polku {
     }
 
     fn from_store(store: Store, opts: OpenOptions) -> Result<Polku> {
+        let store = Arc::new(store);
         // Identities are created with the profile and never change: sync (issue 3) keys on them.
         let subject = store.profile_get_or_init("subject_id", || Uuid::new_v4().to_string())?;
         let device_id = store.profile_get_or_init("device_id", || Uuid::new_v4().to_string())?;
         let author = store
             .profile_get("author_id")?
             .unwrap_or_else(|| subject.clone());
-        let subject_no = store.write(|tx| {
-            tx.execute("INSERT OR IGNORE INTO subject (id) VALUES (?1)", [&subject])?;
-            Ok(
-                tx.query_row("SELECT no FROM subject WHERE id = ?1", [&subject], |r| {
-                    r.get(0)
-                })?,
-            )
-        })?;
+        let subject_no = subject_number(&store, &subject)?;
         Ok(Polku {
             cx: Context {
                 store,
@@ -110,7 +105,47 @@ impl Polku {
                 tz: opts.tz,
                 clock: opts.clock,
             },
-            registry: crate::pathway::Registry::builtin()?,
+            registry: Arc::new(crate::pathway::Registry::builtin()?),
+        })
+    }
+
+    /// The same device and store, acting on another subject's record (an outreach worker's or a
+    /// nurse's device holds the records of the people in their care; sync decides which).
+    pub fn for_subject(&self, subject_id: &str) -> Result<Polku> {
+        let id = subject_id.trim();
+        if id.is_empty() || id.len() > 100 {
+            return Err(crate::Error::validation(
+                "subject",
+                subject_id,
+                "1–100 characters",
+            ));
+        }
+        let subject_no = subject_number(&self.cx.store, id)?;
+        Ok(self.view_of(id.to_owned(), subject_no))
+    }
+
+    /// A view of a subject already known to this store (no write, unlike `for_subject`).
+    pub(crate) fn view_of(&self, subject_id: String, subject_no: i64) -> Polku {
+        Polku {
+            cx: Context {
+                store: self.cx.store.clone(),
+                subject: subject_id,
+                subject_no,
+                author: self.cx.author.clone(),
+                device_id: self.cx.device_id.clone(),
+                tz: self.cx.tz,
+                clock: self.cx.clock.clone(),
+            },
+            registry: self.registry.clone(),
+        }
+    }
+
+    /// Every subject whose record is on this device.
+    pub fn subjects(&self) -> Result<Vec<String>> {
+        self.cx.store.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT id FROM subject ORDER BY no")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<String>, _>>()?)
         })
     }
 
@@ -160,4 +195,16 @@ impl Polku {
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.cx.clock.now()
     }
+}
+
+/// The local number of `subject`, created on first use.
+fn subject_number(store: &Store, subject: &str) -> Result<i64> {
+    store.write(|tx| {
+        tx.execute("INSERT OR IGNORE INTO subject (id) VALUES (?1)", [subject])?;
+        Ok(
+            tx.query_row("SELECT no FROM subject WHERE id = ?1", [subject], |r| {
+                r.get(0)
+            })?,
+        )
+    })
 }

@@ -427,3 +427,48 @@ fn enrollment_pins_its_version_and_migrates_explicitly() {
         "Type 2 diabetes digital care path"
     );
 }
+
+#[test]
+fn caseload_across_subjects_urgent_first() {
+    let p = profile();
+    let worker = &p.polku;
+    let a = worker.for_subject("client-a").unwrap();
+    let b = worker.for_subject("client-b").unwrap();
+    assert_eq!(
+        worker.for_subject("client-a").unwrap().subject_id(),
+        "client-a",
+        "same subject, same number"
+    );
+    assert!(worker.for_subject(" ").is_err());
+    a.pathways()
+        .enroll("adolescent-mood", Actor::Professional)
+        .unwrap();
+    b.pathways()
+        .enroll("adolescent-mood", Actor::Professional)
+        .unwrap();
+    // Client b reports thoughts of self-harm; client a's record stays separate.
+    b.questionnaires()
+        .answer(InstrumentId::Phq9, &[0, 0, 0, 0, 0, 0, 0, 0, 2], None)
+        .unwrap();
+    assert!(a.questionnaires().list(None, 0).unwrap().is_empty());
+    assert_eq!(
+        b.diary()
+            .list(&EntryQuery::default())
+            .unwrap()
+            .entries
+            .len(),
+        0
+    );
+    let cl = worker.caseload().unwrap();
+    assert_eq!(cl.len(), 2);
+    assert_eq!(cl[0].subject, "client-b", "urgent first");
+    assert!(cl[0]
+        .flags
+        .iter()
+        .any(|f| f.urgent && f.code == "phq9-item9"));
+    assert_eq!(cl[1].subject, "client-a");
+    assert_eq!(cl[1].open_steps, vec!["rbdi".to_string()]);
+    let mut subjects = worker.subjects().unwrap();
+    subjects.sort();
+    assert_eq!(subjects.len(), 3, "the device owner and two clients");
+}

@@ -387,11 +387,16 @@ pub(crate) fn insert_version(
     import_key: Option<&str>,
 ) -> Result<bool> {
     let (value, value2, tag, marker) = derived(&e.data);
+    // The glucose meal context, so pathway measurement periods find fasting readings by column.
+    let detail = match &e.data {
+        EntryData::Glucose(g) => Some(g.context.as_str()),
+        _ => None,
+    };
     let data = serde_json::to_string(&e.data)?;
     let mut stmt = tx.prepare_cached(
         "INSERT OR IGNORE INTO entry_version (version_id, entry_id, version, subject_no, kind, at_ms, utc_offset_s,
-            author, created_ms, note, data, value, value2, tag, marker, deleted_reason, is_head, import_key)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 1, ?17)",
+            author, created_ms, note, data, value, value2, tag, marker, detail, deleted_reason, is_head, import_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 1, ?18)",
     )?;
     let n = stmt.execute(params![
         e.version_id.to_string(),
@@ -409,6 +414,7 @@ pub(crate) fn insert_version(
         value2,
         tag,
         marker,
+        detail,
         e.deleted.as_ref().map(|d| d.reason.as_str()),
         import_key,
     ])?;

@@ -100,6 +100,19 @@ pub enum MealContext {
     Other,
 }
 
+impl MealContext {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MealContext::Fasting => "fasting",
+            MealContext::BeforeMeal => "before_meal",
+            MealContext::AfterMeal => "after_meal",
+            MealContext::Bedtime => "bedtime",
+            MealContext::Night => "night",
+            MealContext::Other => "other",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GlucoseSource {

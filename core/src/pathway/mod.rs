@@ -6,6 +6,9 @@
 pub mod definition;
 pub mod engine;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -13,7 +16,7 @@ use uuid::Uuid;
 
 use crate::analytics::bp::BpPoint;
 use crate::client::Context;
-use crate::diary::{EntryData, MealContext, SymptomCode};
+use crate::diary::SymptomCode;
 use crate::error::{Error, Result};
 use crate::questionnaire::{InstrumentId, Questionnaires, Response};
 use crate::time;
@@ -118,7 +121,10 @@ impl Pathways<'_> {
             def,
             enrollment.enrolled_at.timestamp_millis(),
             &events,
-            &DbData { cx: self.cx },
+            &DbData {
+                cx: self.cx,
+                memo: Memo::default(),
+            },
             self.cx.clock.now().timestamp_millis(),
         );
         let finished = eval
@@ -327,9 +333,18 @@ fn events(c: &Connection, id: Uuid) -> Result<Vec<engine::Event>> {
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
-/// The engine's view of the subject's data, read from the store.
+/// The engine's view of the subject's data, read from the store. One evaluation asks for the same
+/// series several times (a step and a flag on the same readings): answers are kept for its length.
 struct DbData<'a> {
     cx: &'a Context,
+    memo: Memo,
+}
+
+#[derive(Default)]
+struct Memo {
+    fasting: RefCell<HashMap<i64, Vec<(i64, i32, f64)>>>,
+    bp: RefCell<HashMap<i64, Vec<BpPoint>>>,
+    latest: RefCell<HashMap<InstrumentId, Option<Response>>>,
 }
 
 impl DbData<'_> {
@@ -353,17 +368,22 @@ impl DbData<'_> {
 
 impl engine::Data for DbData<'_> {
     fn fasting_glucose(&self, since_ms: i64) -> Vec<(i64, i32, f64)> {
-        // Finger-stick readings only (CGM has no meal context); the context lives in `data`.
-        self.query(
-            "SELECT at_ms, utc_offset_s, value, data FROM entry_version WHERE subject_no = ?1 AND kind = 'glucose'
-               AND is_head = 1 AND deleted_reason IS NULL AND at_ms >= ?2 AND tag != 'cgm' AND value IS NOT NULL ORDER BY at_ms",
+        if let Some(hit) = self.memo.fasting.borrow().get(&since_ms) {
+            return hit.clone();
+        }
+        // Finger-stick readings only (CGM has no meal context).
+        let rows = self.query(
+            "SELECT at_ms, utc_offset_s, value FROM entry_version WHERE subject_no = ?1 AND kind = 'glucose'
+               AND is_head = 1 AND deleted_reason IS NULL AND at_ms >= ?2 AND detail = 'fasting' AND tag != 'cgm'
+               AND value IS NOT NULL ORDER BY at_ms",
             params![self.cx.subject_no, since_ms],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i32>(1)?, r.get::<_, f64>(2)?, r.get::<_, String>(3)?)),
-        )
-        .into_iter()
-        .filter(|(.., data)| matches!(serde_json::from_str::<EntryData>(data), Ok(EntryData::Glucose(g)) if g.context == MealContext::Fasting))
-        .map(|(t, o, v, _)| (t, o, v))
-        .collect()
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i32>(1)?, r.get::<_, f64>(2)?)),
+        );
+        self.memo
+            .fasting
+            .borrow_mut()
+            .insert(since_ms, rows.clone());
+        rows
     }
 
     fn first_glucose_below(&self, since_ms: i64, mmol_l: f64) -> Option<i64> {
@@ -379,7 +399,10 @@ impl engine::Data for DbData<'_> {
     }
 
     fn blood_pressure(&self, since_ms: i64) -> Vec<BpPoint> {
-        self.query(
+        if let Some(hit) = self.memo.bp.borrow().get(&since_ms) {
+            return hit.clone();
+        }
+        let rows = self.query(
             "SELECT at_ms, utc_offset_s, value, value2, tag FROM entry_version WHERE subject_no = ?1 AND kind = 'blood_pressure'
                AND is_head = 1 AND deleted_reason IS NULL AND at_ms >= ?2 ORDER BY at_ms",
             params![self.cx.subject_no, since_ms],
@@ -396,7 +419,9 @@ impl engine::Data for DbData<'_> {
                     },
                 })
             },
-        )
+        );
+        self.memo.bp.borrow_mut().insert(since_ms, rows.clone());
+        rows
     }
 
     fn symptoms(&self, since_ms: i64, codes: &[SymptomCode]) -> Vec<(i64, i32)> {
@@ -414,11 +439,81 @@ impl engine::Data for DbData<'_> {
     }
 
     fn latest_response(&self, instrument: InstrumentId, since_ms: i64) -> Option<Response> {
-        let q = Questionnaires { cx: self.cx };
-        q.list(Some(instrument), 1)
-            .ok()?
-            .into_iter()
-            .next()
-            .filter(|r| r.authored.timestamp_millis() >= since_ms)
+        let latest = self
+            .memo
+            .latest
+            .borrow_mut()
+            .entry(instrument)
+            .or_insert_with(|| {
+                Questionnaires { cx: self.cx }
+                    .list(Some(instrument), 1)
+                    .ok()
+                    .and_then(|v| v.into_iter().next())
+            })
+            .clone();
+        latest.filter(|r| r.authored.timestamp_millis() >= since_ms)
+    }
+}
+
+/// One enrollment of the caseload, as the care team's list shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClientSummary {
+    pub subject: String,
+    pub enrollment: Enrollment,
+    pub finished: u32,
+    pub total: u32,
+    /// Steps waiting for the citizen or the professional.
+    pub open_steps: Vec<String>,
+    pub overdue_steps: Vec<String>,
+    pub expired_steps: Vec<String>,
+    pub flags: Vec<RaisedFlag>,
+}
+
+impl crate::Polku {
+    /// Evaluates every enrollment of every subject on this device: the care team's overview of
+    /// who is stuck, overdue or flagged. Urgent flags first, then overdue, then the rest.
+    pub fn caseload(&self) -> Result<Vec<ClientSummary>> {
+        let subjects: Vec<(String, i64)> = self.store().read(|c| {
+            let mut stmt = c.prepare_cached("SELECT DISTINCT s.id, s.no FROM pathway_enrollment e JOIN subject s ON s.no = e.subject_no ORDER BY s.no")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        let mut out = Vec::new();
+        for (subject, no) in subjects {
+            let view = self.view_of(subject.clone(), no);
+            let paths = view.pathways();
+            for e in paths.enrollments()? {
+                let p = paths.progress(e.id)?;
+                let with = |states: &[StepState]| {
+                    p.steps
+                        .iter()
+                        .filter(|s| states.contains(&s.state))
+                        .map(|s| s.step_id.clone())
+                        .collect::<Vec<_>>()
+                };
+                out.push(ClientSummary {
+                    subject: subject.clone(),
+                    open_steps: with(&[
+                        StepState::Available,
+                        StepState::InProgress,
+                        StepState::Overdue,
+                    ]),
+                    overdue_steps: with(&[StepState::Overdue]),
+                    expired_steps: with(&[StepState::Expired]),
+                    finished: p.finished,
+                    total: p.total,
+                    flags: p.flags,
+                    enrollment: p.enrollment,
+                });
+            }
+        }
+        out.sort_by_key(|c| {
+            (
+                !c.flags.iter().any(|f| f.urgent),
+                c.overdue_steps.is_empty(),
+                c.subject.clone(),
+            )
+        });
+        Ok(out)
     }
 }

@@ -10,9 +10,9 @@ use rusqlite_migration::{Migrations, M};
 /// `data` (JSON, the source of truth); `value`, `value2`, `tag` and `marker` are copies of the
 /// fields analytics scan, so a year of CGM readings is read without decoding JSON:
 ///
-/// | kind | value | value2 | tag | marker |
+/// | kind | value | value2 | tag | marker / detail |
 /// |---|---|---|---|---|
-/// | glucose | mmol/L (NULL when LO/HI) | hours after meal | source (meter/cgm/manual) | LO / HI |
+/// | glucose | mmol/L (NULL when LO/HI) | hours after meal | source (meter/cgm/manual) | LO / HI; detail: meal context |
 /// | blood_pressure | systolic | diastolic | series (morning/evening) | |
 /// | weight / heart_rate / temperature | kg / bpm / °C | | | |
 /// | symptom | severity | | symptom code | |
@@ -48,6 +48,7 @@ CREATE TABLE entry_version (
     value2         REAL,
     tag            TEXT,
     marker         TEXT,
+    detail         TEXT,
     deleted_reason TEXT,
     is_head        INTEGER NOT NULL DEFAULT 1,
     UNIQUE (entry_id, version)
