@@ -8,6 +8,7 @@ pub mod engine;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -123,6 +124,7 @@ impl Pathways<'_> {
             &events,
             &DbData {
                 cx: self.cx,
+                enrolled_ms: enrollment.enrolled_at.timestamp_millis(),
                 memo: Memo::default(),
             },
             self.cx.clock.now().timestamp_millis(),
@@ -333,109 +335,141 @@ fn events(c: &Connection, id: Uuid) -> Result<Vec<engine::Event>> {
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
-/// The engine's view of the subject's data, read from the store. One evaluation asks for the same
-/// series several times (a step and a flag on the same readings): answers are kept for its length.
+/// The engine's view of one enrollment's data, read from the store. Each series is read once,
+/// from the enrollment on (the engine never asks for earlier data), and filtered in memory for the
+/// later starting points that steps ask for.
 struct DbData<'a> {
     cx: &'a Context,
+    enrolled_ms: i64,
     memo: Memo,
 }
 
 #[derive(Default)]
 struct Memo {
-    fasting: RefCell<HashMap<i64, Vec<(i64, i32, f64)>>>,
-    bp: RefCell<HashMap<i64, Vec<BpPoint>>>,
+    glucose: RefCell<Option<Rc<Vec<GlucoseRow>>>>,
+    bp: RefCell<Option<Rc<Vec<BpPoint>>>>,
+    symptoms: RefCell<Option<Rc<Vec<(i64, i32, String)>>>>,
     latest: RefCell<HashMap<InstrumentId, Option<Response>>>,
+}
+
+/// A glucose reading: instant, offset, value (None for LO/HI), LO marker, fasting context.
+struct GlucoseRow {
+    at_ms: i64,
+    offset_s: i32,
+    value: Option<f64>,
+    low_marker: bool,
+    fasting: bool,
 }
 
 impl DbData<'_> {
     fn query<T>(
         &self,
         sql: &str,
-        p: impl rusqlite::Params,
         f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> Vec<T> {
-        // A read failure leaves the step incomplete rather than failing the whole evaluation.
+        // A read failure leaves steps incomplete rather than failing the whole evaluation.
         self.cx
             .store
             .read(|c| {
                 let mut stmt = c.prepare_cached(sql)?;
-                let rows = stmt.query_map(p, f)?;
+                let rows = stmt.query_map(params![self.cx.subject_no, self.enrolled_ms], f)?;
                 Ok(rows.collect::<Result<Vec<_>, _>>()?)
             })
             .unwrap_or_default()
+    }
+
+    fn once<T>(
+        &self,
+        cell: &RefCell<Option<Rc<Vec<T>>>>,
+        load: impl FnOnce() -> Vec<T>,
+    ) -> Rc<Vec<T>> {
+        cell.borrow_mut()
+            .get_or_insert_with(|| Rc::new(load()))
+            .clone()
+    }
+
+    fn glucose(&self) -> Rc<Vec<GlucoseRow>> {
+        self.once(&self.memo.glucose, || {
+            self.query(
+                "SELECT at_ms, utc_offset_s, value, marker, detail, tag FROM entry_version WHERE subject_no = ?1
+                   AND kind = 'glucose' AND is_head = 1 AND deleted_reason IS NULL AND at_ms >= ?2 ORDER BY at_ms",
+                |r| {
+                    let tag = r.get_ref(5)?.as_str_or_null().ok().flatten();
+                    Ok(GlucoseRow {
+                        at_ms: r.get(0)?,
+                        offset_s: r.get(1)?,
+                        value: r.get(2)?,
+                        low_marker: r.get_ref(3)?.as_str_or_null().ok().flatten() == Some("LO"),
+                        // Finger-stick readings only: CGM has no meal context.
+                        fasting: tag != Some("cgm") && r.get_ref(4)?.as_str_or_null().ok().flatten() == Some("fasting"),
+                    })
+                },
+            )
+        })
     }
 }
 
 impl engine::Data for DbData<'_> {
     fn fasting_glucose(&self, since_ms: i64) -> Vec<(i64, i32, f64)> {
-        if let Some(hit) = self.memo.fasting.borrow().get(&since_ms) {
-            return hit.clone();
-        }
-        // Finger-stick readings only (CGM has no meal context).
-        let rows = self.query(
-            "SELECT at_ms, utc_offset_s, value FROM entry_version WHERE subject_no = ?1 AND kind = 'glucose'
-               AND is_head = 1 AND deleted_reason IS NULL AND at_ms >= ?2 AND detail = 'fasting' AND tag != 'cgm'
-               AND value IS NOT NULL ORDER BY at_ms",
-            params![self.cx.subject_no, since_ms],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i32>(1)?, r.get::<_, f64>(2)?)),
-        );
-        self.memo
-            .fasting
-            .borrow_mut()
-            .insert(since_ms, rows.clone());
-        rows
+        self.glucose()
+            .iter()
+            .filter(|g| g.fasting && g.at_ms >= since_ms)
+            .filter_map(|g| g.value.map(|v| (g.at_ms, g.offset_s, v)))
+            .collect()
     }
 
     fn first_glucose_below(&self, since_ms: i64, mmol_l: f64) -> Option<i64> {
-        self.query(
-            "SELECT min(at_ms) FROM entry_version WHERE subject_no = ?1 AND kind = 'glucose' AND is_head = 1
-               AND deleted_reason IS NULL AND at_ms >= ?2 AND (value < ?3 OR marker = 'LO')",
-            params![self.cx.subject_no, since_ms, mmol_l - 0.05],
-            |r| r.get::<_, Option<i64>>(0),
-        )
-        .into_iter()
-        .flatten()
-        .next()
+        // Compared on 0.1 mmol/L as the bands are (analytics::glucose::tenths).
+        let limit = crate::analytics::glucose::tenths(mmol_l);
+        self.glucose()
+            .iter()
+            .find(|g| {
+                g.at_ms >= since_ms
+                    && (g.low_marker
+                        || g.value
+                            .is_some_and(|v| crate::analytics::glucose::tenths(v) < limit))
+            })
+            .map(|g| g.at_ms)
     }
 
     fn blood_pressure(&self, since_ms: i64) -> Vec<BpPoint> {
-        if let Some(hit) = self.memo.bp.borrow().get(&since_ms) {
-            return hit.clone();
-        }
-        let rows = self.query(
-            "SELECT at_ms, utc_offset_s, value, value2, tag FROM entry_version WHERE subject_no = ?1 AND kind = 'blood_pressure'
-               AND is_head = 1 AND deleted_reason IS NULL AND at_ms >= ?2 ORDER BY at_ms",
-            params![self.cx.subject_no, since_ms],
-            |r| {
-                Ok(BpPoint {
-                    at_ms: r.get(0)?,
-                    offset_s: r.get(1)?,
-                    systolic: r.get(2)?,
-                    diastolic: r.get(3)?,
-                    series: match r.get::<_, Option<String>>(4)?.as_deref() {
-                        Some("morning") => Some(crate::diary::BpSeries::Morning),
-                        Some("evening") => Some(crate::diary::BpSeries::Evening),
-                        _ => None,
-                    },
-                })
-            },
-        );
-        self.memo.bp.borrow_mut().insert(since_ms, rows.clone());
-        rows
+        let all = self.once(&self.memo.bp, || {
+            self.query(
+                "SELECT at_ms, utc_offset_s, value, value2, tag FROM entry_version WHERE subject_no = ?1
+                   AND kind = 'blood_pressure' AND is_head = 1 AND deleted_reason IS NULL AND at_ms >= ?2 ORDER BY at_ms",
+                |r| {
+                    Ok(BpPoint {
+                        at_ms: r.get(0)?,
+                        offset_s: r.get(1)?,
+                        systolic: r.get(2)?,
+                        diastolic: r.get(3)?,
+                        series: match r.get_ref(4)?.as_str_or_null().ok().flatten() {
+                            Some("morning") => Some(crate::diary::BpSeries::Morning),
+                            Some("evening") => Some(crate::diary::BpSeries::Evening),
+                            _ => None,
+                        },
+                    })
+                },
+            )
+        });
+        all.iter()
+            .filter(|p| p.at_ms >= since_ms)
+            .copied()
+            .collect()
     }
 
     fn symptoms(&self, since_ms: i64, codes: &[SymptomCode]) -> Vec<(i64, i32)> {
-        let wanted: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
-        self.query(
-            "SELECT at_ms, utc_offset_s, tag FROM entry_version WHERE subject_no = ?1 AND kind = 'symptom'
-               AND is_head = 1 AND deleted_reason IS NULL AND at_ms >= ?2 ORDER BY at_ms",
-            params![self.cx.subject_no, since_ms],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i32>(1)?, r.get::<_, String>(2)?)),
-        )
-        .into_iter()
-        .filter(|(_, _, tag)| wanted.contains(&tag.as_str()))
-        .map(|(t, o, _)| (t, o))
-        .collect()
+        let all = self.once(&self.memo.symptoms, || {
+            self.query(
+                "SELECT at_ms, utc_offset_s, tag FROM entry_version WHERE subject_no = ?1 AND kind = 'symptom'
+                   AND is_head = 1 AND deleted_reason IS NULL AND at_ms >= ?2 ORDER BY at_ms",
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i32>(1)?, r.get::<_, String>(2)?)),
+            )
+        });
+        all.iter()
+            .filter(|(t, _, tag)| *t >= since_ms && codes.iter().any(|c| c.as_str() == tag))
+            .map(|(t, o, _)| (*t, *o))
+            .collect()
     }
 
     fn latest_response(&self, instrument: InstrumentId, since_ms: i64) -> Option<Response> {

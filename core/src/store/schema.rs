@@ -55,7 +55,7 @@ CREATE TABLE entry_version (
 );
 
 CREATE INDEX entry_live_by_kind
-    ON entry_version (subject_no, kind, at_ms, utc_offset_s, value, value2, tag, marker)
+    ON entry_version (subject_no, kind, at_ms, utc_offset_s, value, value2, tag, marker, detail)
     WHERE is_head = 1 AND deleted_reason IS NULL;
 CREATE INDEX entry_live_by_time ON entry_version (subject_no, at_ms)
     WHERE is_head = 1 AND deleted_reason IS NULL;
