@@ -134,9 +134,11 @@ fn ninety_days_of_the_t2d_path_day_by_day() {
             _ => {}
         }
         let pr = paths.progress(e.id).unwrap();
-        log.push((day, states(&pr)));
+        let flags: Vec<String> = pr.flags.iter().map(|f| f.code.clone()).collect();
+        log.push((day, states(&pr), flags));
     }
     let at = |d: usize, step: &str| log[d].1.iter().find(|(s, _)| s == step).unwrap().1;
+    let flags = |d: usize| log[d].2.clone();
     use StepState::*;
     assert_eq!(at(0, "welcome"), Available);
     assert_eq!(at(0, "t2d-basics"), Locked);
@@ -177,13 +179,29 @@ fn ninety_days_of_the_t2d_path_day_by_day() {
         Overdue,
         "no expiry set: stays overdue"
     );
-    // Fasting mean 6.4 + (3+4+5+7+8+9+10)/70 ≈ 7.06 ≥ 7.0: flagged to the nurse.
-    let pr = paths.progress(e.id).unwrap();
+    // Fasting readings 6.7, 6.8, 6.9 (days 3–5): mean below 7.0, no flag. By day 10 the mean
+    // 6.4 + (3+4+5+7+8+9+10)/70 ≈ 7.06 ≥ 7.0: flagged to the nurse while the readings are recent.
+    assert!(flags(5).is_empty());
+    assert_eq!(flags(10), vec!["fasting-mean-high".to_string()]);
     assert_eq!(
-        pr.flags.iter().map(|f| f.code.as_str()).collect::<Vec<_>>(),
-        vec!["fasting-mean-high"]
+        flags(33),
+        vec!["fasting-mean-high".to_string()],
+        "day 10's reading is 23 days old"
     );
+    // Measurement flags look at the last 30 days: once every reading is older, the flag is gone.
+    assert!(flags(41).is_empty(), "{:?}", flags(41));
+    let pr = paths.progress(e.id).unwrap();
     assert_eq!((pr.finished, pr.total), (6, 7));
+    let gp = pr
+        .steps
+        .iter()
+        .find(|s| s.step_id == "glucose-profile")
+        .unwrap();
+    assert_eq!(
+        gp.progress,
+        Some((7, 7)),
+        "a recorded completion still shows the period as full"
+    );
 }
 
 #[test]

@@ -96,6 +96,9 @@ pub struct StepStatus {
     pub skip_reason: Option<String>,
     /// For measurement periods: (recorded, needed).
     pub progress: Option<(u32, u32)>,
+    /// Completed just now from diary data or a questionnaire answer (not yet recorded as an event).
+    #[serde(skip)]
+    pub completed_by_data: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -142,6 +145,10 @@ pub fn evaluate(
     Evaluation { steps, flags }
 }
 
+/// Flags on measurements look at the last 30 days: the care team's list shows current problems.
+/// (Questionnaire flags look at the latest response since enrollment, however old.)
+pub const FLAG_WINDOW_DAYS: i64 = 30;
+
 fn flag(
     f: &FlagRule,
     enrolled_ms: i64,
@@ -149,11 +156,14 @@ fn flag(
     now_ms: i64,
     finished: &HashMap<&str, i64>,
 ) -> Option<RaisedFlag> {
-    condition(&f.when, enrolled_ms, data, now_ms, finished).map(|since_ms| RaisedFlag {
-        code: f.code.clone(),
-        urgent: f.urgent,
-        since_ms,
-        message: f.message.clone(),
+    let measured_since = enrolled_ms.max(now_ms - FLAG_WINDOW_DAYS * DAY_MS);
+    condition(&f.when, enrolled_ms, measured_since, data, now_ms, finished).map(|since_ms| {
+        RaisedFlag {
+            code: f.code.clone(),
+            urgent: f.urgent,
+            since_ms,
+            message: f.message.clone(),
+        }
     })
 }
 
@@ -167,7 +177,10 @@ fn evaluate_step(
 ) -> StepStatus {
     let mut opened = Some(enrolled_ms);
     for c in &step.unlock {
-        opened = match (opened, condition(c, enrolled_ms, data, now_ms, finished)) {
+        opened = match (
+            opened,
+            condition(c, enrolled_ms, enrolled_ms, data, now_ms, finished),
+        ) {
             (Some(a), Some(b)) => Some(a.max(b)),
             _ => None,
         };
@@ -181,21 +194,25 @@ fn evaluate_step(
         finished_ms: None,
         skip_reason: None,
         progress: None,
+        completed_by_data: false,
     };
     let Some(open) = opened else { return st };
     st.due_ms = step.due_days.map(|d| open + d as i64 * DAY_MS);
     st.expires_ms = step.expires_days.map(|d| open + d as i64 * DAY_MS);
 
-    // Done from data, or from an event; the first completion wins.
-    let (auto_done, progress) = auto_completion(&step.kind, open, data);
-    st.progress = progress;
-    let event_done = events.iter().filter_map(|e| match e {
-        Event::Completed { step: s, at_ms } if *s == step.id => Some(*at_ms),
-        _ => None,
-    });
-    if let Some(done) = auto_done.into_iter().chain(event_done).min() {
+    // A recorded completion or skip is final and needs no data (automatic completions are
+    // recorded too, see `Pathways::progress`); only open steps look at the diary.
+    let recorded_done = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Completed { step: s, at_ms } if *s == step.id => Some(*at_ms),
+            _ => None,
+        })
+        .min();
+    if let Some(done) = recorded_done {
         st.state = StepState::Done;
         st.finished_ms = Some(done);
+        st.progress = needed(&step.kind).map(|n| (n, n));
         return st;
     }
     if let Some((at, reason)) = events.iter().find_map(|e| match e {
@@ -209,6 +226,14 @@ fn evaluate_step(
         st.state = StepState::Skipped;
         st.finished_ms = Some(at);
         st.skip_reason = Some(reason);
+        return st;
+    }
+    let (auto_done, progress) = auto_completion(&step.kind, open, data);
+    st.progress = progress;
+    if let Some(done) = auto_done {
+        st.state = StepState::Done;
+        st.finished_ms = Some(done);
+        st.completed_by_data = true;
         return st;
     }
     st.state = if st.expires_ms.is_some_and(|e| now_ms > e) {
@@ -225,6 +250,19 @@ fn evaluate_step(
 
 fn local_date(ms: i64, offset_s: i32) -> NaiveDate {
     time::wall_clock(ms, offset_s).date_naive()
+}
+
+/// The number of days a measurement period needs.
+fn needed(kind: &StepKind) -> Option<u32> {
+    match kind {
+        StepKind::MeasurementPeriod {
+            measurement:
+                Measurement::FastingGlucoseDays { days }
+                | Measurement::HomeBpSeries { days }
+                | Measurement::SymptomDays { days, .. },
+        } => Some(*days),
+        _ => None,
+    }
 }
 
 /// Completion time (if complete) and progress of a step that completes from data.
@@ -287,10 +325,13 @@ fn distinct_days(
     (done, Some(((days.len() as u32).min(needed), needed)))
 }
 
-/// The instant `c` became true, or `None` if it does not hold at `now_ms`.
+/// The instant `c` became true, or `None` if it does not hold at `now_ms`. Questionnaire
+/// conditions look at responses since enrollment; measurement conditions at data since
+/// `measured_since` (enrollment for unlocking, the flag window for flags).
 fn condition(
     c: &Condition,
     enrolled_ms: i64,
+    measured_since: i64,
     data: &dyn Data,
     now_ms: i64,
     finished: &HashMap<&str, i64>,
@@ -325,7 +366,7 @@ fn condition(
             systolic,
             diastolic,
         } => {
-            let points = data.blood_pressure(enrolled_ms);
+            let points = data.blood_pressure(measured_since);
             let s = bp::analyze(&points).home_series.filter(|s| s.complete)?;
             (s.mean_systolic >= *systolic || s.mean_diastolic >= *diastolic)
                 .then(|| points.iter().map(|p| p.at_ms).max())
@@ -333,18 +374,18 @@ fn condition(
         }
         Condition::FastingGlucoseMeanAtLeast { mmol_l } => {
             // At least three readings before a mean says anything.
-            let r = data.fasting_glucose(enrolled_ms);
+            let r = data.fasting_glucose(measured_since);
             let mean = r.iter().map(|x| x.2).sum::<f64>() / r.len().max(1) as f64;
             (r.len() >= 3 && mean >= *mmol_l)
                 .then(|| r.iter().map(|x| x.0).max())
                 .flatten()
         }
         Condition::GlucoseBelow { mmol_l } => data
-            .first_glucose_below(enrolled_ms, *mmol_l)
+            .first_glucose_below(measured_since, *mmol_l)
             .filter(|t| *t <= now_ms),
         Condition::Any { of } => of
             .iter()
-            .filter_map(|c| condition(c, enrolled_ms, data, now_ms, finished))
+            .filter_map(|c| condition(c, enrolled_ms, measured_since, data, now_ms, finished))
             .min(),
     }
 }

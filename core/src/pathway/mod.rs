@@ -124,11 +124,31 @@ impl Pathways<'_> {
             &events,
             &DbData {
                 cx: self.cx,
-                enrolled_ms: enrollment.enrolled_at.timestamp_millis(),
                 memo: Memo::default(),
             },
             self.cx.clock.now().timestamp_millis(),
         );
+        // A step completed from data is recorded as an event with the data's time: the completion
+        // then stands even if an entry is later deleted, later evaluations need not read the data
+        // again, and sync merges it like any completion (the first one wins).
+        let auto: Vec<(&str, i64)> = eval
+            .steps
+            .iter()
+            .filter(|s| s.completed_by_data)
+            .filter_map(|s| Some((s.step_id.as_str(), s.finished_ms?)))
+            .collect();
+        if !auto.is_empty() {
+            self.cx.store.write(|tx| {
+                for (step, at_ms) in &auto {
+                    tx.execute(
+                        "INSERT INTO pathway_event (id, enrollment_id, step_id, kind, at_ms, author, reason, to_version)
+                         VALUES (?1, ?2, ?3, 'completed', ?4, ?5, 'completed from diary data', NULL)",
+                        params![Uuid::now_v7().to_string(), id.to_string(), step, at_ms, self.cx.author],
+                    )?;
+                }
+                Ok(())
+            })?;
+        }
         let finished = eval
             .steps
             .iter()
@@ -335,20 +355,21 @@ fn events(c: &Connection, id: Uuid) -> Result<Vec<engine::Event>> {
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
-/// The engine's view of one enrollment's data, read from the store. Each series is read once,
-/// from the enrollment on (the engine never asks for earlier data), and filtered in memory for the
-/// later starting points that steps ask for.
+/// The engine's view of one enrollment's data, read from the store. Each series is read once
+/// from the earliest instant asked for and filtered in memory for later ones.
 struct DbData<'a> {
     cx: &'a Context,
-    enrolled_ms: i64,
     memo: Memo,
 }
 
+/// A series read from some instant on; a request from an earlier instant reads again.
+type Series<T> = RefCell<Option<(i64, Rc<Vec<T>>)>>;
+
 #[derive(Default)]
 struct Memo {
-    glucose: RefCell<Option<Rc<Vec<GlucoseRow>>>>,
-    bp: RefCell<Option<Rc<Vec<BpPoint>>>>,
-    symptoms: RefCell<Option<Rc<Vec<(i64, i32, String)>>>>,
+    glucose: Series<GlucoseRow>,
+    bp: Series<BpPoint>,
+    symptoms: Series<(i64, i32, String)>,
     latest: RefCell<HashMap<InstrumentId, Option<Response>>>,
 }
 
@@ -361,57 +382,64 @@ struct GlucoseRow {
     fasting: bool,
 }
 
+const GLUCOSE_SQL: &str = "SELECT at_ms, utc_offset_s, value, marker, detail, tag FROM entry_version
+    WHERE subject_no = ?1 AND kind = 'glucose' AND is_head = 1 AND deleted_reason IS NULL AND at_ms >= ?2 ORDER BY at_ms";
+const BP_SQL: &str = "SELECT at_ms, utc_offset_s, value, value2, tag FROM entry_version
+    WHERE subject_no = ?1 AND kind = 'blood_pressure' AND is_head = 1 AND deleted_reason IS NULL AND at_ms >= ?2 ORDER BY at_ms";
+const SYMPTOM_SQL: &str = "SELECT at_ms, utc_offset_s, tag FROM entry_version
+    WHERE subject_no = ?1 AND kind = 'symptom' AND is_head = 1 AND deleted_reason IS NULL AND at_ms >= ?2 ORDER BY at_ms";
+
 impl DbData<'_> {
-    fn query<T>(
+    fn series<T>(
         &self,
+        cell: &Series<T>,
         sql: &str,
-        f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    ) -> Vec<T> {
+        since_ms: i64,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Rc<Vec<T>> {
+        let mut slot = cell.borrow_mut();
+        if let Some((from, rows)) = &*slot {
+            if *from <= since_ms {
+                return rows.clone();
+            }
+        }
         // A read failure leaves steps incomplete rather than failing the whole evaluation.
-        self.cx
+        let rows: Vec<T> = self
+            .cx
             .store
             .read(|c| {
                 let mut stmt = c.prepare_cached(sql)?;
-                let rows = stmt.query_map(params![self.cx.subject_no, self.enrolled_ms], f)?;
+                let rows = stmt.query_map(params![self.cx.subject_no, since_ms], row)?;
                 Ok(rows.collect::<Result<Vec<_>, _>>()?)
             })
-            .unwrap_or_default()
+            .unwrap_or_default();
+        let rows = Rc::new(rows);
+        *slot = Some((since_ms, rows.clone()));
+        rows
     }
 
-    fn once<T>(
-        &self,
-        cell: &RefCell<Option<Rc<Vec<T>>>>,
-        load: impl FnOnce() -> Vec<T>,
-    ) -> Rc<Vec<T>> {
-        cell.borrow_mut()
-            .get_or_insert_with(|| Rc::new(load()))
-            .clone()
-    }
-
-    fn glucose(&self) -> Rc<Vec<GlucoseRow>> {
-        self.once(&self.memo.glucose, || {
-            self.query(
-                "SELECT at_ms, utc_offset_s, value, marker, detail, tag FROM entry_version WHERE subject_no = ?1
-                   AND kind = 'glucose' AND is_head = 1 AND deleted_reason IS NULL AND at_ms >= ?2 ORDER BY at_ms",
-                |r| {
-                    let tag = r.get_ref(5)?.as_str_or_null().ok().flatten();
-                    Ok(GlucoseRow {
-                        at_ms: r.get(0)?,
-                        offset_s: r.get(1)?,
-                        value: r.get(2)?,
-                        low_marker: r.get_ref(3)?.as_str_or_null().ok().flatten() == Some("LO"),
-                        // Finger-stick readings only: CGM has no meal context.
-                        fasting: tag != Some("cgm") && r.get_ref(4)?.as_str_or_null().ok().flatten() == Some("fasting"),
-                    })
-                },
-            )
+    fn glucose(&self, since_ms: i64) -> Rc<Vec<GlucoseRow>> {
+        self.series(&self.memo.glucose, GLUCOSE_SQL, since_ms, |r| {
+            let text = |i: usize| {
+                r.get_ref(i)
+                    .ok()
+                    .and_then(|v| v.as_str_or_null().ok().flatten())
+            };
+            Ok(GlucoseRow {
+                at_ms: r.get(0)?,
+                offset_s: r.get(1)?,
+                value: r.get(2)?,
+                low_marker: text(3) == Some("LO"),
+                // Finger-stick readings only: CGM has no meal context.
+                fasting: text(5) != Some("cgm") && text(4) == Some("fasting"),
+            })
         })
     }
 }
 
 impl engine::Data for DbData<'_> {
     fn fasting_glucose(&self, since_ms: i64) -> Vec<(i64, i32, f64)> {
-        self.glucose()
+        self.glucose(since_ms)
             .iter()
             .filter(|g| g.fasting && g.at_ms >= since_ms)
             .filter_map(|g| g.value.map(|v| (g.at_ms, g.offset_s, v)))
@@ -419,9 +447,9 @@ impl engine::Data for DbData<'_> {
     }
 
     fn first_glucose_below(&self, since_ms: i64, mmol_l: f64) -> Option<i64> {
-        // Compared on 0.1 mmol/L as the bands are (analytics::glucose::tenths).
+        // Compared on 0.1 mmol/L, as the consensus bands are (analytics::glucose::tenths).
         let limit = crate::analytics::glucose::tenths(mmol_l);
-        self.glucose()
+        self.glucose(since_ms)
             .iter()
             .find(|g| {
                 g.at_ms >= since_ms
@@ -433,24 +461,18 @@ impl engine::Data for DbData<'_> {
     }
 
     fn blood_pressure(&self, since_ms: i64) -> Vec<BpPoint> {
-        let all = self.once(&self.memo.bp, || {
-            self.query(
-                "SELECT at_ms, utc_offset_s, value, value2, tag FROM entry_version WHERE subject_no = ?1
-                   AND kind = 'blood_pressure' AND is_head = 1 AND deleted_reason IS NULL AND at_ms >= ?2 ORDER BY at_ms",
-                |r| {
-                    Ok(BpPoint {
-                        at_ms: r.get(0)?,
-                        offset_s: r.get(1)?,
-                        systolic: r.get(2)?,
-                        diastolic: r.get(3)?,
-                        series: match r.get_ref(4)?.as_str_or_null().ok().flatten() {
-                            Some("morning") => Some(crate::diary::BpSeries::Morning),
-                            Some("evening") => Some(crate::diary::BpSeries::Evening),
-                            _ => None,
-                        },
-                    })
+        let all = self.series(&self.memo.bp, BP_SQL, since_ms, |r| {
+            Ok(BpPoint {
+                at_ms: r.get(0)?,
+                offset_s: r.get(1)?,
+                systolic: r.get(2)?,
+                diastolic: r.get(3)?,
+                series: match r.get_ref(4)?.as_str_or_null().ok().flatten() {
+                    Some("morning") => Some(crate::diary::BpSeries::Morning),
+                    Some("evening") => Some(crate::diary::BpSeries::Evening),
+                    _ => None,
                 },
-            )
+            })
         });
         all.iter()
             .filter(|p| p.at_ms >= since_ms)
@@ -459,12 +481,12 @@ impl engine::Data for DbData<'_> {
     }
 
     fn symptoms(&self, since_ms: i64, codes: &[SymptomCode]) -> Vec<(i64, i32)> {
-        let all = self.once(&self.memo.symptoms, || {
-            self.query(
-                "SELECT at_ms, utc_offset_s, tag FROM entry_version WHERE subject_no = ?1 AND kind = 'symptom'
-                   AND is_head = 1 AND deleted_reason IS NULL AND at_ms >= ?2 ORDER BY at_ms",
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i32>(1)?, r.get::<_, String>(2)?)),
-            )
+        let all = self.series(&self.memo.symptoms, SYMPTOM_SQL, since_ms, |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i32>(1)?,
+                r.get::<_, String>(2)?,
+            ))
         });
         all.iter()
             .filter(|(t, _, tag)| *t >= since_ms && codes.iter().any(|c| c.as_str() == tag))
