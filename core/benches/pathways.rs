@@ -32,6 +32,7 @@ fn main() {
         OpenOptions {
             clock: clock.clone(),
             tz,
+            ..Default::default()
         },
     )
     .unwrap();

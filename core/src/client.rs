@@ -23,6 +23,9 @@ pub struct OpenOptions {
     /// Time zone of the device, used for "now" entries, "today" and imports of local timestamps.
     pub tz: Tz,
     pub clock: Arc<dyn Clock>,
+    /// A folder of the county's published pathway definitions (`<id>@<version>.json`), added to
+    /// the built-in ones.
+    pub pathway_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for OpenOptions {
@@ -30,6 +33,7 @@ impl Default for OpenOptions {
         OpenOptions {
             tz: DEFAULT_TZ,
             clock: Arc::new(SystemClock),
+            pathway_dir: None,
         }
     }
 }
@@ -88,6 +92,10 @@ impl Polku {
 
     fn from_store(store: Store, opts: OpenOptions) -> Result<Polku> {
         let store = Arc::new(store);
+        let mut registry = crate::pathway::Registry::builtin()?;
+        if let Some(dir) = &opts.pathway_dir {
+            registry.load_dir(dir)?;
+        }
         // Identities are created with the profile and never change: sync (issue 3) keys on them.
         let subject = store.profile_get_or_init("subject_id", || Uuid::new_v4().to_string())?;
         let device_id = store.profile_get_or_init("device_id", || Uuid::new_v4().to_string())?;
@@ -105,7 +113,7 @@ impl Polku {
                 tz: opts.tz,
                 clock: opts.clock,
             },
-            registry: Arc::new(crate::pathway::Registry::builtin()?),
+            registry: Arc::new(registry),
         })
     }
 

@@ -490,3 +490,90 @@ fn caseload_across_subjects_urgent_first() {
     subjects.sort();
     assert_eq!(subjects.len(), 3, "the device owner and two clients");
 }
+
+#[test]
+fn published_new_version_leaves_running_enrollments_until_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let published = dir.path().join("pathways");
+    std::fs::create_dir(&published).unwrap();
+    let clock = std::sync::Arc::new(polku_core::time::FixedClock::new(
+        Utc.with_ymd_and_hms(2026, 11, 2, 8, 0, 0).unwrap(),
+    ));
+    let open = || {
+        polku_core::Polku::open_with(
+            &dir.path().join("p.db"),
+            &key(),
+            polku_core::OpenOptions {
+                clock: clock.clone(),
+                pathway_dir: Some(published.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let p = open();
+    let e = p
+        .pathways()
+        .enroll("t2d-care-path", Actor::Citizen)
+        .unwrap();
+    p.pathways()
+        .complete(e.id, "welcome", Actor::Citizen)
+        .unwrap();
+    drop(p);
+
+    // The county publishes version 2: the basics step is replaced by a shorter one.
+    let v2 = include_str!("../pathways/t2d-care-path@1.json")
+        .replacen("\"version\": 1", "\"version\": 2", 1)
+        .replace("\"id\": \"t2d-basics\"", "\"id\": \"t2d-basics-short\"")
+        .replace(
+            "\"steps\": [\"t2d-basics\"]",
+            "\"steps\": [\"t2d-basics-short\"]",
+        );
+    std::fs::write(published.join("t2d-care-path@2.json"), v2).unwrap();
+    let p = open();
+    let paths = p.pathways();
+    assert_eq!(
+        paths
+            .definitions()
+            .iter()
+            .find(|d| d.id == "t2d-care-path")
+            .unwrap()
+            .version,
+        2
+    );
+    // The running enrollment is untouched.
+    let pr = paths.progress(e.id).unwrap();
+    assert_eq!(pr.enrollment.definition_version, 1);
+    assert!(pr.steps.iter().any(|s| s.step_id == "t2d-basics"));
+    // New enrollments get version 2; the old one moves only when asked, keeping its done steps.
+    assert_eq!(
+        paths
+            .enroll("t2d-care-path", Actor::Citizen)
+            .unwrap()
+            .definition_version,
+        2
+    );
+    let moved = paths.migrate(e.id, 2).unwrap();
+    assert_eq!(moved.enrollment.definition_version, 2);
+    let state = |id: &str| moved.steps.iter().find(|s| s.step_id == id).unwrap().state;
+    assert_eq!(
+        state("welcome"),
+        StepState::Done,
+        "done steps keep their state"
+    );
+    assert_eq!(state("t2d-basics-short"), StepState::Available);
+    // A broken published file stops the open with the file named, instead of being half-loaded.
+    drop(paths);
+    drop(p);
+    std::fs::write(published.join("broken@1.json"), "{\"id\": \"broken\"").unwrap();
+    let err = polku_core::Polku::open_with(
+        &dir.path().join("p.db"),
+        &key(),
+        polku_core::OpenOptions {
+            pathway_dir: Some(published.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("broken@1.json"), "{err}");
+}
