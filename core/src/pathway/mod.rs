@@ -140,10 +140,17 @@ impl Pathways<'_> {
         if !auto.is_empty() {
             self.cx.store.write(|tx| {
                 for (step, at_ms) in &auto {
-                    tx.execute(
-                        "INSERT INTO pathway_event (id, enrollment_id, step_id, kind, at_ms, author, reason, to_version)
-                         VALUES (?1, ?2, ?3, 'completed', ?4, ?5, 'completed from diary data', NULL)",
-                        params![Uuid::now_v7().to_string(), id.to_string(), step, at_ms, self.cx.author],
+                    insert_event(
+                        tx,
+                        id,
+                        &NewEvent {
+                            step: Some(step),
+                            kind: "completed",
+                            at_ms: *at_ms,
+                            author: &self.cx.author,
+                            reason: Some("completed from diary data"),
+                            to_version: None,
+                        },
                     )?;
                 }
                 Ok(())
@@ -216,14 +223,20 @@ impl Pathways<'_> {
     pub fn migrate(&self, id: Uuid, to_version: u32) -> Result<Progress> {
         let e = self.enrollment(id)?;
         self.registry.get(&e.definition_id, to_version)?;
-        let now = self.cx.clock.now().timestamp_millis();
+        let now = time::stored_precision(self.cx.clock.now()).timestamp_millis();
         self.cx.store.write(|tx| {
-            tx.execute(
-                "INSERT INTO pathway_event (id, enrollment_id, step_id, kind, at_ms, author, reason, to_version)
-                 VALUES (?1, ?2, NULL, 'migrated', ?3, ?4, NULL, ?5)",
-                params![Uuid::now_v7().to_string(), id.to_string(), now, self.cx.author, to_version],
-            )?;
-            Ok(())
+            insert_event(
+                tx,
+                id,
+                &NewEvent {
+                    step: None,
+                    kind: "migrated",
+                    at_ms: now,
+                    author: &self.cx.author,
+                    reason: None,
+                    to_version: Some(to_version),
+                },
+            )
         })?;
         self.progress(id)
     }
@@ -284,14 +297,40 @@ impl Pathways<'_> {
     fn event(&self, id: Uuid, step_id: &str, kind: &str, reason: Option<&str>) -> Result<()> {
         let now = time::stored_precision(self.cx.clock.now()).timestamp_millis();
         self.cx.store.write(|tx| {
-            tx.execute(
-                "INSERT INTO pathway_event (id, enrollment_id, step_id, kind, at_ms, author, reason, to_version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)",
-                params![Uuid::now_v7().to_string(), id.to_string(), step_id, kind, now, self.cx.author, reason],
-            )?;
-            Ok(())
+            insert_event(
+                tx,
+                id,
+                &NewEvent {
+                    step: Some(step_id),
+                    kind,
+                    at_ms: now,
+                    author: &self.cx.author,
+                    reason,
+                    to_version: None,
+                },
+            )
         })
     }
+}
+
+/// One append-only event of an enrollment.
+struct NewEvent<'a> {
+    step: Option<&'a str>,
+    /// completed, skipped or migrated
+    kind: &'a str,
+    at_ms: i64,
+    author: &'a str,
+    reason: Option<&'a str>,
+    to_version: Option<u32>,
+}
+
+fn insert_event(tx: &rusqlite::Transaction<'_>, enrollment: Uuid, e: &NewEvent<'_>) -> Result<()> {
+    tx.execute(
+        "INSERT INTO pathway_event (id, enrollment_id, step_id, kind, at_ms, author, reason, to_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![Uuid::now_v7().to_string(), enrollment.to_string(), e.step, e.kind, e.at_ms, e.author, e.reason, e.to_version],
+    )?;
+    Ok(())
 }
 
 fn actor_str(a: Actor) -> &'static str {
