@@ -577,3 +577,70 @@ fn published_new_version_leaves_running_enrollments_until_migrated() {
     .unwrap_err();
     assert!(err.to_string().contains("broken@1.json"), "{err}");
 }
+
+#[test]
+fn cgm_hypoglycaemic_event_raises_an_urgent_flag_but_a_short_dip_does_not() {
+    let start = Utc.with_ymd_and_hms(2026, 11, 2, 8, 0, 0).unwrap();
+    let p = profile_at(start);
+    let e = p
+        .polku
+        .pathways()
+        .enroll("t2d-care-path", Actor::Citizen)
+        .unwrap();
+    let cgm = |v: f64| {
+        EntryData::Glucose(Glucose {
+            reading: GlucoseReading::Value { mmol_l: v },
+            unit: GlucoseUnit::MmolL,
+            context: MealContext::Other,
+            hours_after_meal: None,
+            source: GlucoseSource::Cgm,
+        })
+    };
+    let night = |values: &[f64], day: i64| -> Vec<NewEntry> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                NewEntry::new(cgm(*v)).at(polku_core::time::in_zone(
+                    start + Duration::days(day) + Duration::minutes(5 * i as i64),
+                    chrono_tz::Europe::Helsinki,
+                ))
+            })
+            .collect()
+    };
+    // Day 1: 10 minutes at 2.8 — too short for an event (and 2.8 < 3.9 raises the reading flag).
+    p.clock.set(start + Duration::days(1) + Duration::hours(2));
+    p.polku
+        .diary()
+        .add_many(night(&[5.0, 5.0, 2.8, 2.8, 5.0, 5.0, 5.0, 5.0, 5.0], 1))
+        .unwrap();
+    let codes = |pr: &polku_core::pathway::Progress| {
+        pr.flags
+            .iter()
+            .map(|f| (f.code.clone(), f.urgent))
+            .collect::<Vec<_>>()
+    };
+    let pr = p.polku.pathways().progress(e.id).unwrap();
+    assert_eq!(codes(&pr), vec![("glucose-below-3-9".to_string(), false)]);
+    // Day 2: 20 minutes below 3.0 — a level 2 event: urgent.
+    p.clock.set(start + Duration::days(2) + Duration::hours(2));
+    p.polku
+        .diary()
+        .add_many(night(
+            &[5.0, 2.9, 2.7, 2.6, 2.8, 4.5, 5.0, 5.0, 5.0, 5.0],
+            2,
+        ))
+        .unwrap();
+    let pr = p.polku.pathways().progress(e.id).unwrap();
+    let hypo = pr
+        .flags
+        .iter()
+        .find(|f| f.code == "hypo-event-level-2")
+        .expect("level 2 event flagged");
+    assert!(hypo.urgent);
+    assert_eq!(
+        hypo.since_ms,
+        (start + Duration::days(2) + Duration::minutes(5)).timestamp_millis(),
+        "since the event's start"
+    );
+}

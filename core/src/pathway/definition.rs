@@ -128,6 +128,9 @@ pub enum Condition {
     FastingGlucoseMeanAtLeast { mmol_l: f64 },
     /// A glucose reading below `mmol_l` (e.g. 3.9).
     GlucoseBelow { mmol_l: f64 },
+    /// A hypoglycaemic event in CGM data: level 1 (≥ 15 min below 3.9) or 2 (below 3.0), as
+    /// analytics::glucose detects it (Danne et al. 2017).
+    HypoglycaemicEvent { level: u8 },
     /// Any of these holds.
     Any { of: Vec<Condition> },
 }
@@ -481,6 +484,15 @@ fn condition(
                     step,
                     &format!("{field}.mmol_l"),
                     format!("{mmol_l} is outside 0.6–33.3"),
+                );
+            }
+        }
+        Condition::HypoglycaemicEvent { level } => {
+            if !(1..=2).contains(level) {
+                add(
+                    step,
+                    &format!("{field}.level"),
+                    format!("{level}: level 1 (below 3.9) or 2 (below 3.0)"),
                 );
             }
         }

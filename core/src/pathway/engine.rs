@@ -32,6 +32,8 @@ pub trait Data {
     fn blood_pressure(&self, since_ms: i64) -> Vec<BpPoint>;
     /// Instants and offsets of symptom entries with one of `codes`.
     fn symptoms(&self, since_ms: i64, codes: &[SymptomCode]) -> Vec<(i64, i32)>;
+    /// CGM readings, for hypoglycaemic events.
+    fn cgm(&self, since_ms: i64) -> Vec<crate::analytics::glucose::Point>;
     /// The latest response of `instrument`, if authored at or after `since_ms`.
     fn latest_response(&self, instrument: InstrumentId, since_ms: i64) -> Option<Response>;
 }
@@ -379,6 +381,16 @@ fn condition(
             (r.len() >= 3 && mean >= *mmol_l)
                 .then(|| r.iter().map(|x| x.0).max())
                 .flatten()
+        }
+        Condition::HypoglycaemicEvent { level } => {
+            use crate::analytics::glucose;
+            let points = data.cgm(measured_since);
+            let weights = glucose::time_weights(&points, glucose::nominal_interval_ms(&points));
+            let threshold = if *level >= 2 { 30 } else { 39 };
+            glucose::hypo_events(&points, &weights, threshold, *level)
+                .first()
+                .map(|e| e.start_ms)
+                .filter(|t| *t <= now_ms)
         }
         Condition::GlucoseBelow { mmol_l } => data
             .first_glucose_below(measured_since, *mmol_l)

@@ -418,7 +418,9 @@ struct GlucoseRow {
     offset_s: i32,
     value: Option<f64>,
     low_marker: bool,
+    high_marker: bool,
     fasting: bool,
+    cgm: bool,
 }
 
 const GLUCOSE_SQL: &str = "SELECT at_ms, utc_offset_s, value, marker, detail, tag FROM entry_version
@@ -469,6 +471,8 @@ impl DbData<'_> {
                 offset_s: r.get(1)?,
                 value: r.get(2)?,
                 low_marker: text(3) == Some("LO"),
+                high_marker: text(3) == Some("HI"),
+                cgm: text(5) == Some("cgm"),
                 // Finger-stick readings only: CGM has no meal context.
                 fasting: text(5) != Some("cgm") && text(4) == Some("fasting"),
             })
@@ -497,6 +501,27 @@ impl engine::Data for DbData<'_> {
                             .is_some_and(|v| crate::analytics::glucose::tenths(v) < limit))
             })
             .map(|g| g.at_ms)
+    }
+
+    fn cgm(&self, since_ms: i64) -> Vec<crate::analytics::glucose::Point> {
+        use crate::analytics::glucose::{Level, Point};
+        self.glucose(since_ms)
+            .iter()
+            .filter(|g| g.cgm && g.at_ms >= since_ms)
+            .filter_map(|g| {
+                let level = match (g.value, g.low_marker, g.high_marker) {
+                    (_, true, _) => Level::Low,
+                    (_, _, true) => Level::High,
+                    (Some(v), ..) => Level::Mmol(v),
+                    (None, ..) => return None,
+                };
+                Some(Point {
+                    at_ms: g.at_ms,
+                    offset_s: g.offset_s,
+                    level,
+                })
+            })
+            .collect()
     }
 
     fn blood_pressure(&self, since_ms: i64) -> Vec<BpPoint> {
