@@ -12,7 +12,7 @@ use crate::diary::Diary;
 use crate::error::Result;
 use crate::fhir::FhirExport;
 use crate::import::Importer;
-use crate::keys::{DbKey, KeyProvider};
+use crate::keys::DbKey;
 use crate::store::Store;
 use crate::time::{Clock, SystemClock};
 
@@ -70,15 +70,6 @@ impl std::fmt::Debug for Polku {
 impl Polku {
     pub fn open(path: &Path, key: &DbKey) -> Result<Polku> {
         Self::open_with(path, key, OpenOptions::default())
-    }
-
-    pub fn open_with_provider(
-        path: &Path,
-        keys: &dyn KeyProvider,
-        opts: OpenOptions,
-    ) -> Result<Polku> {
-        let key = keys.database_key()?;
-        Self::open_with(path, &key, opts)
     }
 
     pub fn open_with(path: &Path, key: &DbKey, opts: OpenOptions) -> Result<Polku> {

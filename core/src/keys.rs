@@ -1,5 +1,5 @@
 //! Database keys. The shells keep a random 32-byte key in the Android Keystore / iOS Keychain and
-//! hand it over through [`KeyProvider`]; the CLI derives one from a passphrase.
+//! hand it over through the FFI's `KeyProvider` foreign trait; the CLI derives one from a passphrase.
 
 use std::fmt;
 use std::num::NonZeroU32;
@@ -40,13 +40,7 @@ impl DbKey {
     }
 
     pub(crate) fn sqlcipher_literal(&self) -> String {
-        let mut s = String::with_capacity(67);
-        s.push_str("x'");
-        for b in self.0 {
-            s.push_str(&format!("{b:02x}"));
-        }
-        s.push('\'');
-        s
+        format!("x'{}'", hex(&self.0))
     }
 
     /// A value that identifies the key without revealing it (HMAC-SHA256 of a fixed label),
@@ -75,9 +69,9 @@ impl Drop for DbKey {
     }
 }
 
-/// Supplies the database key. Implemented by the shells over the platform key store.
-pub trait KeyProvider: Send + Sync {
-    fn database_key(&self) -> Result<DbKey>;
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// OWASP 2023 guidance for PBKDF2-HMAC-SHA256.

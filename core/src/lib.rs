@@ -16,4 +16,4 @@ pub mod time;
 
 pub use client::{OpenOptions, Polku, DEFAULT_TZ};
 pub use error::{Error, ImportProblem, Result};
-pub use keys::{DbKey, KeyProvider};
+pub use keys::DbKey;

@@ -125,7 +125,7 @@ impl Importer<'_> {
         parsed.readings.retain(|p| seen.insert(p.key.clone()));
 
         let diary = diary::Diary { cx: self.cx };
-        let sha = hex(digest::digest(&digest::SHA256, bytes).as_ref());
+        let sha = crate::keys::hex(digest::digest(&digest::SHA256, bytes).as_ref());
         let added = self.cx.store.write(|tx| {
             let mut added = 0u64;
             for p in &parsed.readings {
@@ -284,8 +284,4 @@ fn line_of_offset(bytes: &[u8], offset: usize) -> u64 {
         .filter(|b| **b == b'\n')
         .count() as u64
         + 1
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

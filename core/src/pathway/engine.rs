@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{Duration, NaiveDate, NaiveTime, TimeZone};
 use chrono_tz::Tz;
 use serde::Serialize;
 
@@ -473,8 +473,4 @@ pub fn reminders(
     }
     out.sort_by_key(|r| r.at_ms);
     out
-}
-
-pub fn utc(ms: i64) -> DateTime<Utc> {
-    time::from_ms(ms)
 }
