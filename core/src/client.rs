@@ -83,10 +83,14 @@ impl Polku {
 
     fn from_store(store: Store, opts: OpenOptions) -> Result<Polku> {
         let store = Arc::new(store);
-        let mut registry = crate::pathway::Registry::builtin()?;
-        if let Some(dir) = &opts.pathway_dir {
-            registry.load_dir(dir)?;
-        }
+        let registry = match &opts.pathway_dir {
+            None => crate::pathway::Registry::builtin_shared()?,
+            Some(dir) => {
+                let mut r = (*crate::pathway::Registry::builtin_shared()?).clone();
+                r.load_dir(dir)?;
+                Arc::new(r)
+            }
+        };
         // Identities are created with the profile and never change: sync (issue 3) keys on them.
         let subject = store.profile_get_or_init("subject_id", || Uuid::new_v4().to_string())?;
         let device_id = store.profile_get_or_init("device_id", || Uuid::new_v4().to_string())?;
@@ -104,7 +108,7 @@ impl Polku {
                 tz: opts.tz,
                 clock: opts.clock,
             },
-            registry: Arc::new(registry),
+            registry,
         })
     }
 

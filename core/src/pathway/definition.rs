@@ -167,6 +167,17 @@ const BUILTIN: &[(&str, &str)] = &[
 ];
 
 impl Registry {
+    /// The shipped pathways, parsed and validated once per process (not on every open).
+    pub fn builtin_shared() -> Result<std::sync::Arc<Registry>> {
+        static BUILTIN_REGISTRY: std::sync::OnceLock<std::sync::Arc<Registry>> =
+            std::sync::OnceLock::new();
+        if let Some(r) = BUILTIN_REGISTRY.get() {
+            return Ok(r.clone());
+        }
+        let r = std::sync::Arc::new(Registry::builtin()?);
+        Ok(BUILTIN_REGISTRY.get_or_init(|| r).clone())
+    }
+
     /// The pathways shipped with the app.
     pub fn builtin() -> Result<Registry> {
         let mut r = Registry::default();
