@@ -111,10 +111,17 @@ impl Pathways<'_> {
 
     /// Every step's state, the flags and the overall progress at the clock's now.
     pub fn progress(&self, id: Uuid) -> Result<Progress> {
-        let (enrollment, events) = self
+        let e = self
             .cx
             .store
-            .read(|c| Ok((enrollment(c, self.cx.subject_no, id)?, events(c, id)?)))?;
+            .read(|c| enrollment(c, self.cx.subject_no, id))?;
+        self.progress_of(e)
+    }
+
+    /// `progress` for an enrollment already read (the caseload and reminders list them first).
+    fn progress_of(&self, enrollment: Enrollment) -> Result<Progress> {
+        let id = enrollment.id;
+        let events = self.cx.store.read(|c| events(c, id))?;
         let def = self
             .registry
             .get(&enrollment.definition_id, enrollment.definition_version)?;
@@ -246,7 +253,8 @@ impl Pathways<'_> {
         let now = self.cx.clock.now().timestamp_millis();
         let mut out = Vec::new();
         for e in self.enrollments()? {
-            let p = self.progress(e.id)?;
+            let p = self.progress_of(e)?;
+            let e = &p.enrollment;
             let def = self.registry.get(&e.definition_id, e.definition_version)?;
             let eval = engine::Evaluation {
                 steps: p.steps,
@@ -603,7 +611,7 @@ impl crate::Polku {
             let view = self.view_of(subject.clone(), no);
             let paths = view.pathways();
             for e in paths.enrollments()? {
-                let p = paths.progress(e.id)?;
+                let p = paths.progress_of(e)?;
                 let with = |states: &[StepState]| {
                     p.steps
                         .iter()
