@@ -230,13 +230,18 @@ impl<'a> Diary<'a> {
     pub fn today(&self) -> Result<Vec<Entry>> {
         let day = self.cx.clock.now().with_timezone(&self.cx.tz).date_naive();
         let (from, to) = time::local_day_bounds(day, self.cx.tz);
-        let mut all = Vec::new();
-        let mut q = EntryQuery {
+        self.list_all(EntryQuery {
             from: Some(from),
             to: Some(to),
-            limit: MAX_PAGE,
             ..Default::default()
-        };
+        })
+    }
+
+    /// Every live entry matching `q` (its `limit` and `after` are ignored), newest first.
+    pub fn list_all(&self, mut q: EntryQuery) -> Result<Vec<Entry>> {
+        q.limit = MAX_PAGE;
+        q.after = None;
+        let mut all = Vec::new();
         loop {
             let p = self.list(&q)?;
             all.extend(p.entries);

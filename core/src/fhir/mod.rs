@@ -31,21 +31,11 @@ impl FhirExport<'_> {
     /// The bundle of live entries measured in [from, to) (unbounded when `None`), oldest first.
     pub fn bundle(&self, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<Value> {
         let diary = Diary { cx: self.cx };
-        let mut q = EntryQuery {
+        let mut entries = diary.list_all(EntryQuery {
             from,
             to,
-            limit: MAX_PAGE,
             ..Default::default()
-        };
-        let mut entries = Vec::new();
-        loop {
-            let page = diary.list(&q)?;
-            entries.extend(page.entries);
-            match page.next {
-                Some(n) => q.after = Some(n),
-                None => break,
-            }
-        }
+        })?;
         entries.reverse();
         let mut resources: Vec<Value> = entries
             .iter()
