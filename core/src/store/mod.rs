@@ -209,6 +209,7 @@ fn open_connection(
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
+    initialise_sqlcipher()?;
     let conn = Connection::open_with_flags(path, flags)?;
     if let Some(key) = key {
         // Check before keying: a build silently linked against plain SQLite must fail loudly.
@@ -242,6 +243,27 @@ fn open_connection(
         "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384;",
     )?;
     Ok(conn)
+}
+
+/// Runs SQLite's and SQLCipher's one-time start-up to completion before any connection exists.
+///
+/// `sqlite3_initialize` marks SQLite initialised *before* it runs SQLCipher's extra start-up
+/// (provider, random seed) and runs that outside its lock (SQLCipher 4.14 `sqlite3.c`:
+/// `isInit = 1` precedes `SQLITE_EXTRA_INIT`). A second thread opening its first connection in
+/// that window fails `PRAGMA key` with "sqlcipher not initialized". Seen once in CI (parallel
+/// tests); a shell opening the store from two threads at app start could hit it too.
+fn initialise_sqlcipher() -> Result<(), OpenFailure> {
+    static RC: std::sync::OnceLock<std::os::raw::c_int> = std::sync::OnceLock::new();
+    // SAFETY: sqlite3_initialize takes no arguments and may be called from any thread;
+    // the OnceLock makes every other caller wait until the first call has returned.
+    let rc = *RC.get_or_init(|| unsafe { rusqlite::ffi::sqlite3_initialize() });
+    if rc == rusqlite::ffi::SQLITE_OK {
+        Ok(())
+    } else {
+        Err(OpenFailure::Other(Error::Storage(format!(
+            "SQLite/SQLCipher initialisation failed (code {rc})"
+        ))))
+    }
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
