@@ -50,6 +50,24 @@ pub(crate) struct Context {
     pub device_id: String,
     pub tz: Tz,
     pub clock: Arc<dyn Clock>,
+    /// This device's hybrid logical clock, shared by every subject view (stamps sync operations).
+    pub hlc: Arc<crate::sync::hlc::HlcClock>,
+}
+
+impl Context {
+    /// A copy for acting on another subject of the same device.
+    pub(crate) fn clone_view(&self) -> Context {
+        Context {
+            store: self.store.clone(),
+            subject: self.subject.clone(),
+            subject_no: self.subject_no,
+            author: self.author.clone(),
+            device_id: self.device_id.clone(),
+            tz: self.tz,
+            clock: self.clock.clone(),
+            hlc: self.hlc.clone(),
+        }
+    }
 }
 
 pub struct Polku {
@@ -98,6 +116,10 @@ impl Polku {
             .profile_get("author_id")?
             .unwrap_or_else(|| subject.clone());
         let subject_no = subject_number(&store, &subject)?;
+        let hlc = Arc::new(crate::sync::hlc::HlcClock::new(
+            &device_id,
+            crate::sync::hlc_floor(&store)?.as_deref(),
+        ));
         Ok(Polku {
             cx: Context {
                 store,
@@ -107,6 +129,7 @@ impl Polku {
                 device_id,
                 tz: opts.tz,
                 clock: opts.clock,
+                hlc,
             },
             registry,
         })
@@ -138,6 +161,7 @@ impl Polku {
                 device_id: self.cx.device_id.clone(),
                 tz: self.cx.tz,
                 clock: self.cx.clock.clone(),
+                hlc: self.cx.hlc.clone(),
             },
             registry: self.registry.clone(),
         }
@@ -173,6 +197,11 @@ impl Polku {
 
     pub fn questionnaires(&self) -> crate::questionnaire::Questionnaires<'_> {
         crate::questionnaire::Questionnaires { cx: &self.cx }
+    }
+
+    /// Upload, download and status of this device's sync with the county's server.
+    pub fn sync(&self) -> crate::sync::Sync<'_> {
+        crate::sync::Sync { cx: &self.cx }
     }
 
     pub fn fhir(&self) -> FhirExport<'_> {

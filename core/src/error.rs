@@ -49,6 +49,22 @@ pub enum Error {
 
     #[error("file error: {0}")]
     Io(String),
+
+    /// This device has not been enrolled with a server (`enroll` first).
+    #[error("this device is not enrolled with a sync server")]
+    NotEnrolled,
+
+    /// The server could not be reached or the connection broke; nothing was lost, try again.
+    #[error("network error: {0}")]
+    Network(String),
+
+    /// The server answered with a typed error (`code` is stable, e.g. `device_revoked`).
+    #[error("server refused ({status} {code}): {message}")]
+    Server {
+        status: u16,
+        code: String,
+        message: String,
+    },
 }
 
 /// One malformed row of an import file.

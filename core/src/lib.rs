@@ -12,6 +12,7 @@ pub mod keys;
 pub mod pathway;
 pub mod questionnaire;
 pub mod store;
+pub mod sync;
 pub mod time;
 
 pub use client::{OpenOptions, Polku, DEFAULT_TZ};

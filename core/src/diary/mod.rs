@@ -65,7 +65,7 @@ impl<'a> Diary<'a> {
             .collect::<Result<Vec<_>>>()?;
         self.cx.store.write(|tx| {
             for e in &entries {
-                insert_version(tx, e, self.cx.subject_no, None)?;
+                insert_version(tx, self.cx, e, None)?;
             }
             Ok(())
         })?;
@@ -122,7 +122,7 @@ impl<'a> Diary<'a> {
                 ..head.clone()
             };
             supersede(tx, &head)?;
-            insert_version(tx, &next, self.cx.subject_no, None)?;
+            insert_version(tx, self.cx, &next, None)?;
             Ok(next)
         })
     }
@@ -144,7 +144,7 @@ impl<'a> Diary<'a> {
                 ..head.clone()
             };
             supersede(tx, &head)?;
-            insert_version(tx, &tomb, self.cx.subject_no, None)?;
+            insert_version(tx, self.cx, &tomb, None)?;
             Ok(tomb)
         })
     }
@@ -319,7 +319,7 @@ fn head(c: &Connection, subject_no: i64, id: Uuid) -> Result<Option<Entry>> {
         .optional()?)
 }
 
-fn live_head(tx: &Transaction<'_>, subject_no: i64, id: Uuid) -> Result<Entry> {
+pub(crate) fn live_head(tx: &Transaction<'_>, subject_no: i64, id: Uuid) -> Result<Entry> {
     let h = head(tx, subject_no, id)?.ok_or_else(|| not_found(id))?;
     if h.deleted.is_some() {
         return Err(Error::Conflict(format!(
@@ -329,7 +329,7 @@ fn live_head(tx: &Transaction<'_>, subject_no: i64, id: Uuid) -> Result<Entry> {
     Ok(h)
 }
 
-fn supersede(tx: &Transaction<'_>, head: &Entry) -> Result<()> {
+pub(crate) fn supersede(tx: &Transaction<'_>, head: &Entry) -> Result<()> {
     let n = tx.execute(
         "UPDATE entry_version SET is_head = 0 WHERE version_id = ?1 AND is_head = 1",
         [head.version_id.to_string()],
@@ -344,15 +344,17 @@ fn supersede(tx: &Transaction<'_>, head: &Entry) -> Result<()> {
 }
 
 /// The analytics columns derived from an entry (see store::schema for their meaning per kind).
-fn derived(
-    d: &EntryData,
-) -> (
-    Option<f64>,
-    Option<f64>,
-    Option<&'static str>,
-    Option<&'static str>,
-) {
-    match d {
+pub(crate) struct Derived {
+    pub value: Option<f64>,
+    pub value2: Option<f64>,
+    pub tag: Option<&'static str>,
+    pub marker: Option<&'static str>,
+    /// The glucose meal context, so pathway measurement periods find fasting readings by column.
+    pub detail: Option<&'static str>,
+}
+
+pub(crate) fn derived_columns(d: &EntryData) -> Derived {
+    let (value, value2, tag, marker) = match d {
         EntryData::Glucose(g) => {
             let marker = match g.reading {
                 GlucoseReading::Value { .. } => None,
@@ -380,34 +382,51 @@ fn derived(
         }
         EntryData::Mood { score } => (Some((*score).into()), None, None, None),
         EntryData::Medication { .. } | EntryData::Note => (None, None, None, None),
+    };
+    let detail = match d {
+        EntryData::Glucose(g) => Some(g.context.as_str()),
+        _ => None,
+    };
+    Derived {
+        value,
+        value2,
+        tag,
+        marker,
+        detail,
     }
 }
 
 /// Inserts one version row. With `import_key`, a row already imported under that key is skipped
 /// and `false` returned.
+/// Every inserted version is queued for upload in the same transaction.
 pub(crate) fn insert_version(
     tx: &Transaction<'_>,
+    cx: &Context,
     e: &Entry,
-    subject_no: i64,
     import_key: Option<&str>,
 ) -> Result<bool> {
-    let (value, value2, tag, marker) = derived(&e.data);
-    // The glucose meal context, so pathway measurement periods find fasting readings by column.
-    let detail = match &e.data {
-        EntryData::Glucose(g) => Some(g.context.as_str()),
-        _ => None,
-    };
+    let Derived {
+        value,
+        value2,
+        tag,
+        marker,
+        detail,
+    } = derived_columns(&e.data);
     let data = serde_json::to_string(&e.data)?;
+    let hlc = cx
+        .hlc
+        .tick(e.created_at.timestamp_millis().max(0) as u64)
+        .to_string();
     let mut stmt = tx.prepare_cached(
         "INSERT OR IGNORE INTO entry_version (version_id, entry_id, version, subject_no, kind, at_ms, utc_offset_s,
-            author, created_ms, note, data, value, value2, tag, marker, detail, deleted_reason, is_head, import_key)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 1, ?18)",
+            author, created_ms, note, data, value, value2, tag, marker, detail, deleted_reason, is_head, import_key, hlc)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 1, ?18, ?19)",
     )?;
     let n = stmt.execute(params![
         e.version_id.to_string(),
         e.id.to_string(),
         e.version,
-        subject_no,
+        cx.subject_no,
         e.kind().as_str(),
         e.at.timestamp_millis(),
         e.at.offset().local_minus_utc(),
@@ -422,7 +441,17 @@ pub(crate) fn insert_version(
         detail,
         e.deleted.as_ref().map(|d| d.reason.as_str()),
         import_key,
+        hlc,
     ])?;
+    if n == 1 {
+        crate::sync::enqueue(
+            tx,
+            crate::sync::records::ENTRY_VERSION,
+            &e.version_id.to_string(),
+            cx.subject_no,
+            &hlc,
+        )?;
+    }
     if n == 0 && import_key.is_none() {
         return Err(Error::Conflict(format!(
             "diary entry version {} already exists",

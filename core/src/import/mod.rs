@@ -139,7 +139,7 @@ impl Importer<'_> {
                 let mut e: Entry = diary.first_version(time::stored_precision(p.at), None, data, now);
                 e.id = time_ordered_id(p.at.timestamp_millis(), p.key.as_bytes());
                 e.version_id = time_ordered_id(p.at.timestamp_millis(), format!("{}#v1", p.key).as_bytes());
-                if diary::insert_version(tx, &e, self.cx.subject_no, Some(&p.key))? {
+                if diary::insert_version(tx, self.cx, &e, Some(&p.key))? {
                     added += 1;
                 }
             }

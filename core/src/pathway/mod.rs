@@ -88,6 +88,12 @@ impl Pathways<'_> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![e.id.to_string(), self.cx.subject_no, e.definition_id, e.definition_version, e.enrolled_at.timestamp_millis(), actor_str(by), self.cx.author],
             )?;
+            crate::sync::enqueue_now(
+                tx,
+                self.cx,
+                crate::sync::records::PATHWAY_ENROLLMENT,
+                &e.id.to_string(),
+            )?;
             Ok(())
         })?;
         Ok(e)
@@ -149,6 +155,7 @@ impl Pathways<'_> {
                 for (step, at_ms) in &auto {
                     insert_event(
                         tx,
+                        self.cx,
                         id,
                         &NewEvent {
                             step: Some(step),
@@ -234,6 +241,7 @@ impl Pathways<'_> {
         self.cx.store.write(|tx| {
             insert_event(
                 tx,
+                self.cx,
                 id,
                 &NewEvent {
                     step: None,
@@ -307,6 +315,7 @@ impl Pathways<'_> {
         self.cx.store.write(|tx| {
             insert_event(
                 tx,
+                self.cx,
                 id,
                 &NewEvent {
                     step: Some(step_id),
@@ -332,13 +341,19 @@ struct NewEvent<'a> {
     to_version: Option<u32>,
 }
 
-fn insert_event(tx: &rusqlite::Transaction<'_>, enrollment: Uuid, e: &NewEvent<'_>) -> Result<()> {
+fn insert_event(
+    tx: &rusqlite::Transaction<'_>,
+    cx: &Context,
+    enrollment: Uuid,
+    e: &NewEvent<'_>,
+) -> Result<()> {
+    let id = Uuid::now_v7().to_string();
     tx.execute(
         "INSERT INTO pathway_event (id, enrollment_id, step_id, kind, at_ms, author, reason, to_version)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![Uuid::now_v7().to_string(), enrollment.to_string(), e.step, e.kind, e.at_ms, e.author, e.reason, e.to_version],
+        params![id, enrollment.to_string(), e.step, e.kind, e.at_ms, e.author, e.reason, e.to_version],
     )?;
-    Ok(())
+    crate::sync::enqueue_now(tx, cx, crate::sync::records::PATHWAY_EVENT, &id)
 }
 
 fn actor_str(a: Actor) -> &'static str {

@@ -288,6 +288,12 @@ impl Questionnaires<'_> {
                     serde_json::to_string(&r.scored.flags)?,
                 ],
             )?;
+            crate::sync::enqueue_now(
+                tx,
+                self.cx,
+                crate::sync::records::QUESTIONNAIRE_RESPONSE,
+                &r.id.to_string(),
+            )?;
             Ok(())
         })?;
         Ok(r)

@@ -121,12 +121,102 @@ CREATE TABLE pathway_event (
 CREATE INDEX pathway_event_by_enrollment ON pathway_event (enrollment_id, at_ms);
 "#;
 
+/// Sync. `entry_version` is rebuilt without `UNIQUE (entry_id, version)`: two devices editing the
+/// same entry offline both write version n+1, and both are kept (a fork, reported as a conflict
+/// for review). `hlc` orders versions across devices; `resolves` names the conflict an edit settled.
+/// The outbox lists every record this device made that the server has not acknowledged, in the
+/// order made; `device_seq` is AUTOINCREMENT so a number is never reused after rows are removed.
+/// Records that existed before sync are queued too: a device enrolled late uploads its history.
+const V5: &str = r#"
+CREATE TABLE entry_version_v5 (
+    version_id     TEXT PRIMARY KEY NOT NULL,
+    entry_id       TEXT NOT NULL,
+    version        INTEGER NOT NULL CHECK (version >= 1),
+    subject_no     INTEGER NOT NULL REFERENCES subject (no),
+    kind           TEXT NOT NULL,
+    at_ms          INTEGER NOT NULL,
+    utc_offset_s   INTEGER NOT NULL,
+    author         TEXT NOT NULL,
+    created_ms     INTEGER NOT NULL,
+    note           TEXT,
+    data           TEXT NOT NULL,
+    value          REAL,
+    value2         REAL,
+    tag            TEXT,
+    marker         TEXT,
+    detail         TEXT,
+    deleted_reason TEXT,
+    is_head        INTEGER NOT NULL DEFAULT 1,
+    import_key     TEXT,
+    hlc            TEXT NOT NULL,
+    resolves       TEXT
+);
+INSERT INTO entry_version_v5
+    SELECT version_id, entry_id, version, subject_no, kind, at_ms, utc_offset_s, author, created_ms, note,
+           data, value, value2, tag, marker, detail, deleted_reason, is_head, import_key,
+           printf('%016x-0000-%s', created_ms, coalesce((SELECT value FROM profile WHERE key = 'device_id'), 'local')),
+           NULL
+    FROM entry_version ORDER BY rowid;
+DROP TABLE entry_version;
+ALTER TABLE entry_version_v5 RENAME TO entry_version;
+CREATE INDEX entry_live_by_kind
+    ON entry_version (subject_no, kind, at_ms, utc_offset_s, value, value2, tag, marker, detail)
+    WHERE is_head = 1 AND deleted_reason IS NULL;
+CREATE INDEX entry_live_by_time ON entry_version (subject_no, at_ms)
+    WHERE is_head = 1 AND deleted_reason IS NULL;
+CREATE UNIQUE INDEX entry_import_key ON entry_version (import_key) WHERE import_key IS NOT NULL;
+CREATE INDEX entry_versions ON entry_version (entry_id, version);
+
+CREATE TABLE sync_outbox (
+    device_seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind       TEXT NOT NULL,
+    record_id  TEXT NOT NULL UNIQUE,
+    subject_no INTEGER NOT NULL REFERENCES subject (no),
+    hlc        TEXT NOT NULL,
+    state      TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'quarantined')),
+    code       TEXT,
+    reason     TEXT
+);
+CREATE TABLE sync_stream (
+    subject_no INTEGER PRIMARY KEY REFERENCES subject (no),
+    after      INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE sync_held (
+    op_id          TEXT PRIMARY KEY NOT NULL,
+    subject_no     INTEGER NOT NULL,
+    seq            INTEGER,
+    device_id      TEXT,
+    kind           TEXT NOT NULL,
+    schema_version INTEGER NOT NULL,
+    hlc            TEXT NOT NULL,
+    payload        TEXT NOT NULL,
+    reason         TEXT NOT NULL
+);
+CREATE TABLE sync_conflict (
+    id          TEXT PRIMARY KEY NOT NULL,
+    subject_no  INTEGER NOT NULL,
+    entry_id    TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    detected_ms INTEGER NOT NULL
+);
+
+INSERT INTO sync_outbox (kind, record_id, subject_no, hlc)
+    SELECT 'diary.entry_version', version_id, subject_no, hlc FROM entry_version ORDER BY created_ms, version_id;
+INSERT INTO sync_outbox (kind, record_id, subject_no, hlc)
+    SELECT 'pathway.enrollment', id, subject_no, printf('%016x-0000-local', enrolled_ms) FROM pathway_enrollment ORDER BY enrolled_ms, id;
+INSERT INTO sync_outbox (kind, record_id, subject_no, hlc)
+    SELECT 'pathway.event', ev.id, en.subject_no, printf('%016x-0000-local', ev.at_ms)
+    FROM pathway_event ev JOIN pathway_enrollment en ON en.id = ev.enrollment_id ORDER BY ev.at_ms, ev.id;
+INSERT INTO sync_outbox (kind, record_id, subject_no, hlc)
+    SELECT 'questionnaire.response', id, subject_no, printf('%016x-0000-local', created_ms) FROM questionnaire_response ORDER BY created_ms, id;
+"#;
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
 }
 
 /// The schema version this build writes.
-pub const LATEST: i64 = 4;
+pub const LATEST: i64 = 5;
 
 #[cfg(test)]
 mod tests {
@@ -195,6 +285,10 @@ mod tests {
             .query_row("SELECT count(*) FROM entry_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(kept, 1, "rows survive the upgrade");
+        let queued: String = old
+            .query_row("SELECT record_id FROM sync_outbox", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(queued, "v", "history made before sync is queued for upload");
     }
 
     #[test]

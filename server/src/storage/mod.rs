@@ -1,0 +1,92 @@
+//! What the HTTP handlers need from storage. SQLite (one encrypted file under `--data`) is the
+//! default; a PostgreSQL backend implements the same trait without touching the handlers.
+
+mod sqlite;
+
+pub use sqlite::SqliteStorage;
+
+use polku_core::sync::protocol::{
+    EnrollResponse, Op, OpResult, PullRequest, PullResponse, SubjectInfo,
+};
+use serde::Serialize;
+
+use crate::error::ApiResult;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Citizen,
+    Professional,
+    Outreach,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Citizen => "citizen",
+            Role::Professional => "professional",
+            Role::Outreach => "outreach",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Some(match s {
+            "citizen" => Role::Citizen,
+            "professional" => Role::Professional,
+            "outreach" => Role::Outreach,
+            "admin" => Role::Admin,
+            _ => return None,
+        })
+    }
+
+    /// Professionals and outreach workers read other people's records: every read is audited.
+    pub fn reads_others(self) -> bool {
+        matches!(self, Role::Professional | Role::Outreach)
+    }
+}
+
+/// The device behind a request, resolved from its token on every request.
+#[derive(Debug, Clone)]
+pub struct DeviceAuth {
+    pub device_id: String,
+    pub user_id: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    pub id: String,
+    pub role: Role,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditRecord {
+    pub at: String,
+    pub actor_id: String,
+    pub actor_role: String,
+    pub device_id: Option<String>,
+    pub subject_id: String,
+    pub action: String,
+    pub detail: Option<String>,
+}
+
+pub trait Storage: Send + Sync + 'static {
+    fn epoch(&self) -> ApiResult<String>;
+    fn create_user(&self, role: Role, name: &str) -> ApiResult<User>;
+    /// A one-time enrollment code for `user_id`, valid for `ttl` (1 s – 7 days).
+    fn invite(&self, user_id: &str, ttl: std::time::Duration) -> ApiResult<String>;
+    fn assign(&self, professional_id: &str, subject_id: &str) -> ApiResult<()>;
+    /// Ends an assignment: the subject leaves the worker's devices on their next sync.
+    fn unassign(&self, professional_id: &str, subject_id: &str) -> ApiResult<()>;
+    fn revoke_device(&self, device_id: &str) -> ApiResult<()>;
+    fn audit(&self, subject_id: &str) -> ApiResult<Vec<AuditRecord>>;
+
+    fn enroll(&self, code: &str, device_name: Option<&str>) -> ApiResult<EnrollResponse>;
+    fn authenticate(&self, token: &str) -> ApiResult<DeviceAuth>;
+    fn subjects(&self, auth: &DeviceAuth) -> ApiResult<Vec<SubjectInfo>>;
+    fn push(&self, auth: &DeviceAuth, ops: Vec<Op>) -> ApiResult<Vec<OpResult>>;
+    fn pull(&self, auth: &DeviceAuth, req: PullRequest) -> ApiResult<PullResponse>;
+}

@@ -1,0 +1,764 @@
+//! The SQLite backend: one SQLCipher file (`DATA/polku-server.db`, key in `DATA/server.key`,
+//! mode 0600), WAL with `synchronous = FULL`, so an operation answered "applied" survives a crash.
+//!
+//! Per-stream sequence numbers come from a counter row updated in the same transaction that
+//! stores the operation (a global autoincrement can commit out of order and make a reader skip a
+//! row). Deduplication is on the operation id, inside that transaction.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use polku_core::sync::hlc::{Hlc, MAX_FORWARD_DRIFT_MS};
+use polku_core::sync::protocol::*;
+use ring::rand::SecureRandom;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite_migration::{Migrations, M};
+
+use super::{AuditRecord, DeviceAuth, Role, Storage, User};
+use crate::error::{ApiError, ApiResult};
+
+const SCHEMA_V1: &str = r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE user (
+    id         TEXT PRIMARY KEY NOT NULL,
+    role       TEXT NOT NULL CHECK (role IN ('citizen', 'professional', 'outreach', 'admin')),
+    name       TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE enrollment_code (
+    code_hash  TEXT PRIMARY KEY NOT NULL,
+    user_id    TEXT NOT NULL REFERENCES user (id),
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    used_ms    INTEGER
+);
+CREATE TABLE device (
+    id          TEXT PRIMARY KEY NOT NULL,
+    user_id     TEXT NOT NULL REFERENCES user (id),
+    token_hash  TEXT NOT NULL UNIQUE,
+    name        TEXT,
+    enrolled_ms INTEGER NOT NULL,
+    revoked_ms  INTEGER,
+    last_seq    INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE assignment (
+    professional_id TEXT NOT NULL REFERENCES user (id),
+    subject_id      TEXT NOT NULL REFERENCES user (id),
+    since_ms        INTEGER NOT NULL,
+    until_ms        INTEGER,
+    PRIMARY KEY (professional_id, subject_id)
+);
+CREATE TABLE stream (id TEXT PRIMARY KEY NOT NULL, last_seq INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE op (
+    stream         TEXT NOT NULL,
+    seq            INTEGER NOT NULL,
+    op_id          TEXT NOT NULL UNIQUE,
+    device_id      TEXT NOT NULL,
+    device_seq     INTEGER NOT NULL,
+    hlc            TEXT NOT NULL,
+    kind           TEXT NOT NULL,
+    schema_version INTEGER NOT NULL,
+    payload        TEXT NOT NULL,
+    received_ms    INTEGER NOT NULL,
+    future         INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (stream, seq)
+);
+CREATE TABLE op_outcome (
+    op_id     TEXT PRIMARY KEY NOT NULL,
+    device_id TEXT NOT NULL,
+    status    TEXT NOT NULL,
+    code      TEXT NOT NULL,
+    reason    TEXT NOT NULL
+);
+CREATE TABLE review_op (
+    op_id       TEXT PRIMARY KEY NOT NULL,
+    stream      TEXT NOT NULL,
+    device_id   TEXT NOT NULL,
+    user_id     TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    payload     TEXT NOT NULL,
+    received_ms INTEGER NOT NULL,
+    reason      TEXT NOT NULL
+);
+CREATE TABLE audit (
+    id         INTEGER PRIMARY KEY,
+    at_ms      INTEGER NOT NULL,
+    actor_id   TEXT NOT NULL,
+    actor_role TEXT NOT NULL,
+    device_id  TEXT,
+    subject_id TEXT NOT NULL,
+    action     TEXT NOT NULL,
+    detail     TEXT
+);
+CREATE INDEX audit_by_subject ON audit (subject_id, at_ms);
+"#;
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(SCHEMA_V1)])
+}
+
+pub struct SqliteStorage {
+    conn: Mutex<Connection>,
+    epoch: String,
+}
+
+pub fn db_path(data: &Path) -> PathBuf {
+    data.join("polku-server.db")
+}
+
+fn key_path(data: &Path) -> PathBuf {
+    data.join("server.key")
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    ring::rand::SystemRandom::new()
+        .fill(&mut b)
+        .expect("the OS random source failed");
+    b
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sha256_hex(s: &str) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, s.as_bytes()).as_ref())
+}
+
+/// Crockford base32 without I, L, O, U: easy to read aloud and type on a phone.
+const CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+fn new_code() -> String {
+    let raw = random_bytes::<12>();
+    let chars: String = raw
+        .iter()
+        .map(|b| CODE_ALPHABET[(*b & 31) as usize] as char)
+        .collect();
+    format!("{}-{}-{}", &chars[0..4], &chars[4..8], &chars[8..12])
+}
+
+fn normalise_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+impl SqliteStorage {
+    /// Creates the data folder, its key and database. Refuses to touch an existing one.
+    pub fn init(data: &Path) -> ApiResult<SqliteStorage> {
+        std::fs::create_dir_all(data)
+            .map_err(|e| ApiError::Internal(format!("{}: {e}", data.display())))?;
+        let key = key_path(data);
+        if key.exists() || db_path(data).exists() {
+            return Err(ApiError::bad(
+                "already_initialised",
+                format!("{} already holds a Polku server", data.display()),
+            ));
+        }
+        write_secret(&key, &hex(&random_bytes::<32>()))?;
+        Self::open(data)
+    }
+
+    pub fn open(data: &Path) -> ApiResult<SqliteStorage> {
+        let key = std::fs::read_to_string(key_path(data)).map_err(|_| {
+            ApiError::bad(
+                "not_initialised",
+                format!(
+                    "{} holds no Polku server: run `polku-server init --data {}`",
+                    data.display(),
+                    data.display()
+                ),
+            )
+        })?;
+        let key = key.trim();
+        if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ApiError::Internal("server.key is not 64 hex digits".into()));
+        }
+        let mut conn = Connection::open(db_path(data))?;
+        conn.execute_batch(&format!("PRAGMA key = \"x'{key}'\";"))?;
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(|_| {
+            ApiError::Internal("the server database does not open with server.key".into())
+        })?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(ApiError::Internal(format!("WAL unavailable ({mode})")));
+        }
+        conn.execute_batch(
+            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+        )?;
+        migrations()
+            .to_latest(&mut conn)
+            .map_err(|e| ApiError::Internal(format!("migration: {e}")))?;
+        // The epoch names this database's history; a restore from backup must change it
+        // (`polku-server restore` does) so devices re-upload what the backup lacks.
+        let epoch: String = match conn
+            .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| {
+                r.get(0)
+            })
+            .optional()?
+        {
+            Some(e) => e,
+            None => {
+                let e = uuid::Uuid::new_v4().to_string();
+                conn.execute("INSERT INTO meta (key, value) VALUES ('epoch', ?1)", [&e])?;
+                e
+            }
+        };
+        Ok(SqliteStorage {
+            conn: Mutex::new(conn),
+            epoch,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> ApiResult<T>) -> ApiResult<T> {
+        let mut c = self.lock();
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn user(c: &Connection, id: &str) -> ApiResult<User> {
+        c.query_row("SELECT id, role, name FROM user WHERE id = ?1", [id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .optional()?
+        .map(|(id, role, name)| User {
+            id,
+            role: Role::parse(&role).unwrap_or(Role::Citizen),
+            name,
+        })
+        .ok_or_else(|| ApiError::NotFound(format!("no user {id}")))
+    }
+
+    /// The streams `auth` may read and write now.
+    fn streams(c: &Connection, auth: &DeviceAuth) -> ApiResult<Vec<String>> {
+        Ok(match auth.role {
+            Role::Citizen => vec![auth.user_id.clone()],
+            Role::Professional | Role::Outreach => {
+                let mut stmt = c.prepare_cached(
+                    "SELECT subject_id FROM assignment WHERE professional_id = ?1 AND until_ms IS NULL ORDER BY subject_id",
+                )?;
+                let rows = stmt.query_map([&auth.user_id], |r| r.get(0))?;
+                rows.collect::<Result<Vec<String>, _>>()?
+            }
+            Role::Admin => Vec::new(),
+        })
+    }
+
+    fn audit_row(
+        tx: &Connection,
+        auth: &DeviceAuth,
+        subject: &str,
+        action: &str,
+        detail: Option<&str>,
+    ) -> ApiResult<()> {
+        tx.prepare_cached(
+            "INSERT INTO audit (at_ms, actor_id, actor_role, device_id, subject_id, action, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            now_ms(),
+            auth.user_id,
+            auth.role.as_str(),
+            auth.device_id,
+            subject,
+            action,
+            detail
+        ])?;
+        Ok(())
+    }
+
+    fn push_one(
+        tx: &Transaction<'_>,
+        auth: &DeviceAuth,
+        allowed: &[String],
+        op: Op,
+        now: i64,
+    ) -> ApiResult<OpResult> {
+        let result = |status, seq, code: Option<&str>, reason: Option<String>| OpResult {
+            op_id: op.op_id.clone(),
+            status,
+            seq,
+            code: code.map(str::to_owned),
+            reason,
+        };
+        // A repeat gets the answer the first copy got.
+        if let Some((stream, seq)) = tx
+            .prepare_cached("SELECT stream, seq FROM op WHERE op_id = ?1")?
+            .query_row([&op.op_id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .optional()?
+        {
+            if stream == op.stream {
+                return Ok(result(OpStatus::Duplicate, Some(seq), None, None));
+            }
+            return Ok(result(
+                OpStatus::Rejected,
+                None,
+                Some("op_id_reused"),
+                Some("this operation id is already stored in another stream".into()),
+            ));
+        }
+        if let Some((status, code, reason)) = tx
+            .prepare_cached("SELECT status, code, reason FROM op_outcome WHERE op_id = ?1")?
+            .query_row([&op.op_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .optional()?
+        {
+            let status = if status == "held" {
+                OpStatus::Held
+            } else {
+                OpStatus::Rejected
+            };
+            return Ok(OpResult {
+                op_id: op.op_id,
+                status,
+                seq: None,
+                code: Some(code),
+                reason: Some(reason),
+            });
+        }
+        let refuse = |status: OpStatus,
+                      code: &'static str,
+                      reason: String|
+         -> ApiResult<OpResult> {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO op_outcome (op_id, device_id, status, code, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                op.op_id,
+                auth.device_id,
+                if status == OpStatus::Held { "held" } else { "rejected" },
+                code,
+                reason
+            ])?;
+            Ok(OpResult {
+                op_id: op.op_id.clone(),
+                status,
+                seq: None,
+                code: Some(code.to_owned()),
+                reason: Some(reason),
+            })
+        };
+        if let Err(bad) = polku_core::sync::check_op(&op) {
+            return refuse(OpStatus::Rejected, bad.code, bad.reason);
+        }
+        if !allowed.iter().any(|s| s == &op.stream) {
+            let ended: bool = auth.role.reads_others()
+                && tx
+                    .prepare_cached(
+                        "SELECT 1 FROM assignment WHERE professional_id = ?1 AND subject_id = ?2 AND until_ms IS NOT NULL",
+                    )?
+                    .exists(params![auth.user_id, op.stream])?;
+            if ended {
+                // Written while assigned, uploaded after: kept for review, never dropped.
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO review_op (op_id, stream, device_id, user_id, kind, payload, received_ms, reason)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'assignment ended before upload')",
+                )?
+                .execute(params![op.op_id, op.stream, auth.device_id, auth.user_id, op.kind, op.payload.to_string(), now])?;
+                Self::audit_row(
+                    tx,
+                    auth,
+                    &op.stream,
+                    "write_after_assignment",
+                    Some(&op.kind),
+                )?;
+                return refuse(
+                    OpStatus::Held,
+                    "assignment_ended",
+                    "the assignment ended before this was uploaded; kept on the server for review"
+                        .into(),
+                );
+            }
+            return refuse(
+                OpStatus::Rejected,
+                "forbidden_stream",
+                "this device may not write to that subject".into(),
+            );
+        }
+        let future = Hlc::parse(&op.hlc)
+            .is_some_and(|h| h.ms > (now.max(0) as u64).saturating_add(MAX_FORWARD_DRIFT_MS));
+        tx.prepare_cached("INSERT OR IGNORE INTO stream (id, last_seq) VALUES (?1, 0)")?
+            .execute([&op.stream])?;
+        let seq: i64 = tx
+            .prepare_cached(
+                "UPDATE stream SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
+            )?
+            .query_row([&op.stream], |r| r.get(0))?;
+        tx.prepare_cached(
+            "INSERT INTO op (stream, seq, op_id, device_id, device_seq, hlc, kind, schema_version, payload, received_ms, future)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?
+        .execute(params![
+            op.stream,
+            seq,
+            op.op_id,
+            auth.device_id,
+            op.device_seq,
+            op.hlc,
+            op.kind,
+            op.schema_version,
+            op.payload.to_string(),
+            now,
+            future
+        ])?;
+        Ok(result(OpStatus::Applied, Some(seq), None, None))
+    }
+}
+
+fn write_secret(path: &Path, content: &str) -> ApiResult<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .map_err(|e| ApiError::Internal(format!("{}: {e}", path.display())))?;
+    f.write_all(content.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(|e| ApiError::Internal(format!("{}: {e}", path.display())))
+}
+
+impl Storage for SqliteStorage {
+    fn epoch(&self) -> ApiResult<String> {
+        Ok(self.epoch.clone())
+    }
+
+    fn create_user(&self, role: Role, name: &str) -> ApiResult<User> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(ApiError::bad(
+                "invalid_name",
+                "name must be 1–200 characters",
+            ));
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO user (id, role, name, created_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![id, role.as_str(), name, now_ms()],
+            )?;
+            Ok(())
+        })?;
+        Ok(User {
+            id,
+            role,
+            name: name.to_owned(),
+        })
+    }
+
+    fn invite(&self, user_id: &str, ttl: std::time::Duration) -> ApiResult<String> {
+        if ttl.as_secs() == 0 || ttl.as_secs() > 7 * 24 * 3600 {
+            return Err(ApiError::bad(
+                "invalid_ttl",
+                "the code must expire within 1 second – 7 days",
+            ));
+        }
+        let code = new_code();
+        self.write(|tx| {
+            Self::user(tx, user_id)?;
+            let now = now_ms();
+            tx.execute(
+                "INSERT INTO enrollment_code (code_hash, user_id, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![sha256_hex(&normalise_code(&code)), user_id, now, now + ttl.as_millis() as i64],
+            )?;
+            Ok(())
+        })?;
+        Ok(code)
+    }
+
+    fn assign(&self, professional_id: &str, subject_id: &str) -> ApiResult<()> {
+        self.write(|tx| {
+            let p = Self::user(tx, professional_id)?;
+            if !p.role.reads_others() {
+                return Err(ApiError::bad("invalid_role", format!("{} is a {}, not a professional or outreach worker", p.id, p.role.as_str())));
+            }
+            let s = Self::user(tx, subject_id)?;
+            if s.role != Role::Citizen {
+                return Err(ApiError::bad("invalid_role", format!("{} is not a citizen", s.id)));
+            }
+            tx.execute(
+                "INSERT INTO assignment (professional_id, subject_id, since_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (professional_id, subject_id) DO UPDATE SET since_ms = excluded.since_ms, until_ms = NULL",
+                params![professional_id, subject_id, now_ms()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn unassign(&self, professional_id: &str, subject_id: &str) -> ApiResult<()> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE assignment SET until_ms = ?3 WHERE professional_id = ?1 AND subject_id = ?2 AND until_ms IS NULL",
+                params![professional_id, subject_id, now_ms()],
+            )?;
+            if n == 0 {
+                return Err(ApiError::NotFound("no such active assignment".into()));
+            }
+            Ok(())
+        })
+    }
+
+    fn revoke_device(&self, device_id: &str) -> ApiResult<()> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE device SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
+                params![device_id, now_ms()],
+            )?;
+            if n == 0 {
+                return Err(ApiError::NotFound(format!("no active device {device_id}")));
+            }
+            Ok(())
+        })
+    }
+
+    fn audit(&self, subject_id: &str) -> ApiResult<Vec<AuditRecord>> {
+        let c = self.lock();
+        let mut stmt = c.prepare_cached(
+            "SELECT at_ms, actor_id, actor_role, device_id, subject_id, action, detail FROM audit
+             WHERE subject_id = ?1 ORDER BY at_ms, id",
+        )?;
+        let rows = stmt.query_map([subject_id], |r| {
+            let at_ms: i64 = r.get(0)?;
+            Ok(AuditRecord {
+                at: chrono::DateTime::from_timestamp_millis(at_ms)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                    .unwrap_or_default(),
+                actor_id: r.get(1)?,
+                actor_role: r.get(2)?,
+                device_id: r.get(3)?,
+                subject_id: r.get(4)?,
+                action: r.get(5)?,
+                detail: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn enroll(&self, code: &str, device_name: Option<&str>) -> ApiResult<EnrollResponse> {
+        let hash = sha256_hex(&normalise_code(code));
+        let token = hex(&random_bytes::<32>());
+        let device_id = uuid::Uuid::new_v4().to_string();
+        let name = device_name.map(|n| n.chars().take(100).collect::<String>());
+        self.write(|tx| {
+            let row: Option<(String, i64, Option<i64>)> = tx
+                .query_row(
+                    "SELECT user_id, expires_ms, used_ms FROM enrollment_code WHERE code_hash = ?1",
+                    [&hash],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let Some((user_id, expires_ms, used_ms)) = row else {
+                return Err(ApiError::unauthorized("invalid_code", "this enrollment code is not known"));
+            };
+            if used_ms.is_some() {
+                return Err(ApiError::unauthorized("code_used", "this enrollment code was already used; ask for a new one"));
+            }
+            let now = now_ms();
+            if now >= expires_ms {
+                return Err(ApiError::unauthorized("code_expired", "this enrollment code has expired; ask for a new one"));
+            }
+            tx.execute("UPDATE enrollment_code SET used_ms = ?2 WHERE code_hash = ?1", params![hash, now])?;
+            tx.execute(
+                "INSERT INTO device (id, user_id, token_hash, name, enrolled_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![device_id, user_id, sha256_hex(&token), name, now],
+            )?;
+            let user = Self::user(tx, &user_id)?;
+            Ok(EnrollResponse {
+                device_id: device_id.clone(),
+                token: token.clone(),
+                user_id: user.id,
+                role: user.role.as_str().to_owned(),
+                name: user.name,
+                epoch: self.epoch.clone(),
+            })
+        })
+    }
+
+    fn authenticate(&self, token: &str) -> ApiResult<DeviceAuth> {
+        let c = self.lock();
+        let row: Option<(String, String, String, Option<i64>)> = c
+            .prepare_cached(
+                "SELECT d.id, d.user_id, u.role, d.revoked_ms FROM device d JOIN user u ON u.id = d.user_id
+                 WHERE d.token_hash = ?1",
+            )?
+            .query_row([sha256_hex(token)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .optional()?;
+        match row {
+            None => Err(ApiError::unauthorized(
+                "unauthorized",
+                "unknown device token",
+            )),
+            Some((_, _, _, Some(_))) => Err(ApiError::unauthorized(
+                "device_revoked",
+                "this device was revoked",
+            )),
+            Some((device_id, user_id, role, None)) => Ok(DeviceAuth {
+                device_id,
+                user_id,
+                role: Role::parse(&role)
+                    .ok_or_else(|| ApiError::Internal("unknown role".into()))?,
+            }),
+        }
+    }
+
+    fn subjects(&self, auth: &DeviceAuth) -> ApiResult<Vec<SubjectInfo>> {
+        let c = self.lock();
+        let ids = Self::streams(&c, auth)?;
+        ids.into_iter()
+            .map(|id| {
+                let u = Self::user(&c, &id)?;
+                Ok(SubjectInfo {
+                    id: u.id,
+                    name: u.name,
+                })
+            })
+            .collect()
+    }
+
+    fn push(&self, auth: &DeviceAuth, ops: Vec<Op>) -> ApiResult<Vec<OpResult>> {
+        if auth.role == Role::Admin {
+            return Err(ApiError::Forbidden(
+                "administrators manage users; they hold no health records".into(),
+            ));
+        }
+        if ops.len() > MAX_PUSH_OPS {
+            return Err(ApiError::bad(
+                "too_many_ops",
+                format!(
+                    "{} operations in one push; at most {MAX_PUSH_OPS}",
+                    ops.len()
+                ),
+            ));
+        }
+        self.write(|tx| {
+            let allowed = Self::streams(tx, auth)?;
+            let now = now_ms();
+            let mut written: Vec<String> = Vec::new();
+            let mut out = Vec::with_capacity(ops.len());
+            for op in ops {
+                let stream = op.stream.clone();
+                let seq = op.device_seq;
+                let r = Self::push_one(tx, auth, &allowed, op, now)?;
+                if r.status == OpStatus::Applied {
+                    tx.prepare_cached(
+                        "UPDATE device SET last_seq = max(last_seq, ?2) WHERE id = ?1",
+                    )?
+                    .execute(params![auth.device_id, seq])?;
+                    if auth.role.reads_others() && !written.contains(&stream) {
+                        written.push(stream);
+                    }
+                }
+                out.push(r);
+            }
+            for s in &written {
+                Self::audit_row(tx, auth, s, "write", None)?;
+            }
+            Ok(out)
+        })
+    }
+
+    fn pull(&self, auth: &DeviceAuth, req: PullRequest) -> ApiResult<PullResponse> {
+        if auth.role == Role::Admin {
+            return Err(ApiError::Forbidden(
+                "administrators manage users; they read no health records".into(),
+            ));
+        }
+        let budget = req
+            .max_bytes
+            .unwrap_or(DEFAULT_PULL_BYTES)
+            .clamp(1024, MAX_PULL_BYTES);
+        let restart = req.epoch.as_deref().is_some_and(|e| e != self.epoch);
+        self.write(|tx| {
+            let allowed = Self::streams(tx, auth)?;
+            let mut used = 0usize;
+            let mut pages = Vec::with_capacity(allowed.len());
+            for id in &allowed {
+                let after = if restart {
+                    0
+                } else {
+                    req.streams.iter().find(|s| &s.id == id).map_or(0, |s| s.after.max(0))
+                };
+                let mut ops = Vec::new();
+                let mut more = false;
+                {
+                    let mut stmt = tx.prepare_cached(
+                        "SELECT seq, op_id, device_id, hlc, kind, schema_version, payload, future FROM op
+                         WHERE stream = ?1 AND seq > ?2 ORDER BY seq",
+                    )?;
+                    let mut rows = stmt.query(params![id, after])?;
+                    while let Some(r) = rows.next()? {
+                        let payload: String = r.get(6)?;
+                        // Always at least one operation per page, so a large one cannot stall a stream.
+                        if used + payload.len() > budget && (!ops.is_empty() || used > 0) {
+                            more = true;
+                            break;
+                        }
+                        used += payload.len() + 200;
+                        ops.push(StreamOp {
+                            seq: r.get(0)?,
+                            op_id: r.get(1)?,
+                            device_id: r.get(2)?,
+                            hlc: r.get(3)?,
+                            kind: r.get(4)?,
+                            schema_version: r.get(5)?,
+                            payload: serde_json::from_str(&payload)?,
+                            future: r.get(7)?,
+                        });
+                    }
+                }
+                if auth.role.reads_others() {
+                    Self::audit_row(tx, auth, id, "read", Some(&format!("{} operations after {after}", ops.len())))?;
+                }
+                let next_after = ops.last().map_or(after, |o| o.seq);
+                pages.push(StreamPage {
+                    id: id.clone(),
+                    ops,
+                    next_after,
+                    more,
+                });
+            }
+            let removed = req
+                .streams
+                .iter()
+                .filter(|s| !allowed.contains(&s.id))
+                .map(|s| s.id.clone())
+                .collect();
+            Ok(PullResponse {
+                epoch: self.epoch.clone(),
+                server_ms: now_ms().max(0) as u64,
+                streams: pages,
+                removed,
+            })
+        })
+    }
+}

@@ -1,0 +1,181 @@
+//! Two devices of one citizen write and edit offline, then sync in every order against a real
+//! server on loopback: both end with the same records, a concurrent edit of one entry becomes a
+//! reviewable conflict with both versions and both authors, and nothing is lost.
+
+use polku_core::diary::{EntryData, EntryKind, EntryQuery, NewEntry};
+use polku_e2e::{synced_state, Device, TestServer};
+use polku_server::Role;
+
+fn weight(kg: f64) -> NewEntry {
+    NewEntry::new(EntryData::Weight { kg })
+}
+
+fn weights(d: &Device) -> Vec<f64> {
+    let page = d
+        .polku
+        .diary()
+        .list(&EntryQuery {
+            kinds: vec![EntryKind::Weight],
+            ..Default::default()
+        })
+        .unwrap();
+    let mut v: Vec<f64> = page
+        .entries
+        .iter()
+        .map(|e| match e.data {
+            EntryData::Weight { kg } => kg,
+            _ => unreachable!(),
+        })
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+/// `order` lists which device syncs, in turn, after both worked offline.
+fn scenario(order: &[usize]) {
+    let server = TestServer::start();
+    let citizen = server.user(Role::Citizen, "Aino");
+    let devices = [
+        Device::enrolled(&server.url(), &server.code(&citizen)),
+        Device::enrolled(&server.url(), &server.code(&citizen)),
+    ];
+    // A shared entry both devices know.
+    let shared = devices[0].polku.diary().add(weight(80.0)).unwrap();
+    devices[0].sync().unwrap();
+    devices[1].sync().unwrap();
+    assert_eq!(weights(&devices[1]), vec![80.0]);
+
+    // Offline: each adds its own entries and edits the shared one differently.
+    devices[0].polku.diary().add(weight(81.0)).unwrap();
+    devices[1].polku.diary().add(weight(82.0)).unwrap();
+    let note = devices[1]
+        .polku
+        .diary()
+        .add(NewEntry::new(EntryData::Note).note("ok"))
+        .unwrap();
+    devices[1]
+        .polku
+        .diary()
+        .delete(note.id, "entered in error")
+        .unwrap();
+    devices[0]
+        .polku
+        .diary()
+        .edit(shared.id, weight(79.5))
+        .unwrap();
+    devices[1]
+        .polku
+        .diary()
+        .edit(shared.id, weight(79.0))
+        .unwrap();
+
+    for &i in order {
+        devices[i].sync().unwrap();
+    }
+    // Whatever the order, a final round brings both up to date.
+    devices[0].sync().unwrap();
+    devices[1].sync().unwrap();
+
+    let a = synced_state(&devices[0].path());
+    let b = synced_state(&devices[1].path());
+    assert_eq!(a, b, "devices diverged after order {order:?}");
+
+    // Nothing lost: both versions of the shared entry and every new entry are there.
+    for d in &devices {
+        let history = d.polku.diary().history(shared.id).unwrap();
+        assert_eq!(
+            history.len(),
+            3,
+            "version 1 and both concurrent version 2s are kept"
+        );
+        let w = weights(d);
+        assert!(w.contains(&81.0) && w.contains(&82.0), "{w:?}");
+        assert_eq!(d.polku.sync().status().unwrap().pending, 0);
+
+        let conflicts = d.polku.sync().conflicts().unwrap();
+        assert_eq!(
+            conflicts.len(),
+            1,
+            "the concurrent edit is a conflict for review"
+        );
+        let c = &conflicts[0];
+        assert_eq!(c.entry_id, shared.id);
+        let mut values: Vec<f64> = c
+            .versions
+            .iter()
+            .map(|v| match v.data {
+                EntryData::Weight { kg } => kg,
+                _ => unreachable!(),
+            })
+            .collect();
+        values.sort_by(f64::total_cmp);
+        assert_eq!(values, vec![79.0, 79.5], "both values are shown");
+        assert!(c.versions.iter().all(|v| v.author == citizen));
+    }
+
+    // A person settles it on one device; the other sees it settled after syncing.
+    let c = devices[0].polku.sync().conflicts().unwrap().remove(0);
+    let keep = c
+        .versions
+        .iter()
+        .find(|v| matches!(v.data, EntryData::Weight { kg } if kg == 79.0))
+        .unwrap()
+        .version_id;
+    devices[0]
+        .polku
+        .sync()
+        .resolve_conflict(&c.id, keep)
+        .unwrap();
+    devices[0].sync().unwrap();
+    devices[1].sync().unwrap();
+    for d in &devices {
+        assert!(d.polku.sync().conflicts().unwrap().is_empty());
+        let head = d.polku.diary().get(shared.id).unwrap();
+        assert!(matches!(head.data, EntryData::Weight { kg } if kg == 79.0));
+    }
+    assert_eq!(
+        synced_state(&devices[0].path()),
+        synced_state(&devices[1].path())
+    );
+}
+
+#[test]
+fn a_then_b() {
+    scenario(&[0, 1]);
+}
+
+#[test]
+fn b_then_a() {
+    scenario(&[1, 0]);
+}
+
+#[test]
+fn interleaved_repeats() {
+    scenario(&[1, 1, 0, 1, 0, 0]);
+}
+
+#[test]
+fn diary_written_before_enrolling_is_uploaded() {
+    let server = TestServer::start();
+    let citizen = server.user(Role::Citizen, "Eino");
+    let mut d = Device::new();
+    let before = d.polku.diary().add(weight(90.0)).unwrap();
+    polku_e2e::block_on(
+        d.polku
+            .sync()
+            .enroll(&server.url(), &server.code(&citizen), None),
+    )
+    .unwrap();
+    d.reopen();
+    assert_eq!(
+        d.polku.subject_id(),
+        citizen,
+        "the local record became the citizen's stream"
+    );
+    assert_eq!(d.polku.sync().status().unwrap().pending, 1);
+    let r = d.sync().unwrap();
+    assert_eq!(r.pushed, 1);
+    let other = Device::enrolled(&server.url(), &server.code(&citizen));
+    other.sync().unwrap();
+    assert_eq!(other.polku.diary().get(before.id).unwrap().id, before.id);
+}
