@@ -42,6 +42,14 @@ pub enum PolkuError {
     Crypto { detail: String },
     #[error("storage: {detail}")]
     Storage { detail: String },
+    /// Sync: not enrolled, the server unreachable (`retryable`), or the server refused with a
+    /// stable `code` (e.g. `device_revoked`).
+    #[error("sync: {detail}")]
+    Sync {
+        code: String,
+        detail: String,
+        retryable: bool,
+    },
     /// A bug: a panic or an impossible state. The app keeps running.
     #[error("internal error: {detail}")]
     Internal { detail: String },
@@ -84,6 +92,20 @@ impl From<CoreError> for PolkuError {
                     .collect(),
             },
             CoreError::Storage(detail) | CoreError::Io(detail) => PolkuError::Storage { detail },
+            e @ (CoreError::NotEnrolled | CoreError::Network(_) | CoreError::Server { .. }) => {
+                let retryable = polku_core::sync::retryable(&e);
+                let code = match &e {
+                    CoreError::NotEnrolled => "not_enrolled".to_owned(),
+                    CoreError::Network(_) => "network".to_owned(),
+                    CoreError::Server { code, .. } => code.clone(),
+                    _ => unreachable!(),
+                };
+                PolkuError::Sync {
+                    code,
+                    detail: e.to_string(),
+                    retryable,
+                }
+            }
         }
     }
 }

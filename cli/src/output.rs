@@ -19,6 +19,9 @@ pub fn error_json(e: &Error) -> Value {
         Error::Import(_) => "import_rejected",
         Error::Storage(_) => "storage",
         Error::Io(_) => "io",
+        Error::NotEnrolled => "not_enrolled",
+        Error::Network(_) => "network",
+        Error::Server { .. } => "server",
     };
     let mut err = json!({ "code": code, "message": e.to_string() });
     match e {
@@ -33,6 +36,10 @@ pub fn error_json(e: &Error) -> Value {
         }
         Error::Import(problems) => err["problems"] = json!(problems),
         Error::Corrupt { moved_to } => err["moved_to"] = json!(moved_to),
+        Error::Server { status, code, .. } => {
+            err["status"] = json!(status);
+            err["server_code"] = json!(code);
+        }
         _ => {}
     }
     json!({ "error": err })

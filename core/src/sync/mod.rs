@@ -597,7 +597,8 @@ impl Sync<'_> {
     }
 }
 
-pub(crate) fn retryable(e: &Error) -> bool {
+/// Worth retrying later: the network, or the server busy or failing.
+pub fn retryable(e: &Error) -> bool {
     match e {
         Error::Network(_) => true,
         Error::Server { status, .. } => *status == 429 || *status >= 500,
