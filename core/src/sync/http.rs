@@ -19,7 +19,8 @@ pub(crate) struct Http {
     token: Option<String>,
 }
 
-fn install_crypto_provider() {
+/// Makes ring rustls' process-wide provider (reqwest is built without one; no aws-lc-rs).
+pub fn install_crypto_provider() {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
         // `Err` means the host app installed a provider first, which is just as good.

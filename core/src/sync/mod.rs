@@ -14,6 +14,7 @@ mod http;
 pub mod protocol;
 pub(crate) mod records;
 
+pub use http::install_crypto_provider;
 pub use records::{check_op, Invalid};
 
 use std::time::Duration;
