@@ -28,6 +28,9 @@ pub struct Cli {
         default_value = "Europe/Helsinki"
     )]
     pub tz: String,
+    /// Act on this subject's record (a professional's or outreach worker's device; see `subjects`).
+    #[arg(long, global = true, value_name = "ID")]
+    pub subject: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -56,6 +59,31 @@ pub enum Command {
     Questionnaire(QuestionnaireCmd),
     /// Fill a temporary profile with 30 days of realistic data and print a summary.
     Demo(DemoArgs),
+    /// Enroll this profile with the county's sync server using a one-time code.
+    Enroll {
+        /// Server address, e.g. https://polku.example.fi
+        #[arg(long)]
+        server: String,
+        /// The one-time code from the care team.
+        #[arg(long)]
+        code: String,
+        /// A name for this device in the server's device list.
+        #[arg(long)]
+        device_name: Option<String>,
+    },
+    /// Upload what this device wrote and download what it may see (`sync status` to inspect).
+    Sync {
+        #[command(subcommand)]
+        cmd: Option<SyncCmd>,
+    },
+    /// The subjects this device may see (from the server).
+    Subjects,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SyncCmd {
+    /// Pending uploads, quarantined operations with reasons, last success and error, conflicts.
+    Status,
 }
 
 #[derive(Subcommand, Debug)]

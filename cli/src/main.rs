@@ -96,6 +96,83 @@ fn run(cli: &Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Questionnaire(cmd) => questionnaire(cli, tz, cmd),
+        Command::Enroll {
+            server,
+            code,
+            device_name,
+        } => {
+            let p = open_profile(cli, tz)?;
+            let e = runtime()?.block_on(p.sync().enroll(server, code, device_name.as_deref()))?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&e)?);
+            } else {
+                println!(
+                    "enrolled as {} ({}) on {}; device {}",
+                    e.name, e.role, e.server, e.device_id
+                );
+            }
+            Ok(())
+        }
+        Command::Sync { cmd: None } => {
+            let p = open_profile(cli, tz)?;
+            let rt = runtime()?;
+            let r = rt.block_on(p.sync().sync_with_retry(Default::default(), None))?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "pushed {} (duplicates {}, quarantined {}), pulled {}, conflicts {}, held {}; {} requests, {} bytes",
+                    r.pushed, r.duplicates, r.quarantined, r.pulled, r.conflicts, r.held, r.requests, r.bytes
+                );
+                for s in &r.removed_subjects {
+                    println!("removed from this device (no longer assigned): {s}");
+                }
+            }
+            Ok(())
+        }
+        Command::Sync {
+            cmd: Some(SyncCmd::Status),
+        } => {
+            let p = open_profile(cli, tz)?;
+            let s = p.sync().status()?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&s)?);
+            } else {
+                match &s.enrollment {
+                    Some(e) => println!("enrolled as {} ({}) on {}", e.name, e.role, e.server),
+                    None => println!("not enrolled (polku enroll --server URL --code CODE)"),
+                }
+                println!("pending uploads: {}", s.pending);
+                println!("open conflicts: {}", s.conflicts);
+                println!("kept for a newer app version: {}", s.held);
+                match s.last_success {
+                    Some(t) => println!("last successful sync: {}", t.to_rfc3339()),
+                    None => println!("last successful sync: never"),
+                }
+                if let Some(e) = &s.last_error {
+                    println!("last error: {e}");
+                }
+                for q in &s.quarantined {
+                    println!(
+                        "quarantined #{} {} {}: {} ({})",
+                        q.device_seq, q.kind, q.record_id, q.reason, q.code
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Subjects => {
+            let p = open_profile(cli, tz)?;
+            let subjects = runtime()?.block_on(p.sync().remote_subjects())?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&subjects)?);
+            } else {
+                for s in subjects {
+                    println!("{}  {}", s.id, s.name);
+                }
+            }
+            Ok(())
+        }
         Command::Pathway(cmd) => pathway::run(&open(cli, tz)?, cmd, cli.json),
         Command::Import(ImportCmd::Cgm { file, format }) => {
             let p = open(cli, tz)?;
@@ -288,7 +365,23 @@ fn init(cli: &Cli, tz: chrono_tz::Tz) -> Result<(), Error> {
     Ok(())
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Io(e.to_string()))
+}
+
+/// The profile, or with `--subject` the view of that subject's record on this device.
 fn open(cli: &Cli, tz: chrono_tz::Tz) -> Result<Polku, Error> {
+    let p = open_profile(cli, tz)?;
+    match &cli.subject {
+        Some(id) => p.for_subject(id),
+        None => Ok(p),
+    }
+}
+
+fn open_profile(cli: &Cli, tz: chrono_tz::Tz) -> Result<Polku, Error> {
     let home = home(cli)?;
     let (db, salt) = paths(&home);
     if !db.exists() {

@@ -463,3 +463,68 @@ fn pathway_commands() {
     let text = String::from_utf8(h.run(&["pathway", "steps"]).stdout).unwrap();
     assert!(text.contains("skipped      findrisc"), "{text}");
 }
+
+/// A citizen's and a nurse's CLI profiles sync through a real server on loopback: enroll, sync,
+/// status, the nurse's subject list and `--subject` view, and the audit trail of her reads.
+#[test]
+fn enroll_sync_and_subject_view() {
+    use polku_server::{Role, Storage};
+    let server = polku_e2e::TestServer::start();
+    let citizen = server.user(Role::Citizen, "Aino Virtanen");
+    let nurse = server.user(Role::Professional, "Hoitaja Nieminen");
+    server.storage.assign(&nurse, &citizen).unwrap();
+
+    let aino = Home::new();
+    aino.json(&["diary", "add", "weight", "84.2"]);
+    let e = aino.json(&[
+        "enroll",
+        "--server",
+        &server.url(),
+        "--code",
+        &server.code(&citizen),
+    ]);
+    assert_eq!(e["role"], "citizen");
+    assert_eq!(aino.json(&["sync", "status"])["pending"], 1);
+    let r = aino.json(&["sync"]);
+    assert_eq!(r["pushed"], 1);
+    let s = aino.json(&["sync", "status"]);
+    assert_eq!(s["pending"], 0);
+    assert!(s["last_success"].is_string());
+
+    let hoitaja = Home::new();
+    hoitaja.json(&[
+        "enroll",
+        "--server",
+        &server.url(),
+        "--code",
+        &server.code(&nurse),
+    ]);
+    hoitaja.json(&["sync"]);
+    let subjects = hoitaja.json(&["subjects"]);
+    assert_eq!(subjects[0]["id"], citizen);
+    assert_eq!(subjects[0]["name"], "Aino Virtanen");
+    let listed = hoitaja.json(&["diary", "list", "--subject", &citizen]);
+    assert_eq!(listed["entries"][0]["data"]["kg"], 84.2);
+    assert!(server
+        .storage
+        .audit(&citizen)
+        .unwrap()
+        .iter()
+        .any(|a| a.actor_id == nurse && a.action == "read"));
+
+    // A used code and an unreachable server are typed errors with exit code 7.
+    let other = Home::new();
+    let (code, err) = other.json_err(&[
+        "enroll",
+        "--server",
+        &server.url(),
+        "--code",
+        "AAAA-BBBB-CCCC",
+    ]);
+    assert_eq!(
+        (code, err["server_code"].as_str()),
+        (7, Some("invalid_code"))
+    );
+    let (code, err) = other.json_err(&["sync"]);
+    assert_eq!((code, err["code"].as_str()), (7, Some("not_enrolled")));
+}
