@@ -147,3 +147,223 @@ pub fn synced_state(db: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// A loopback HTTP proxy that injects seeded faults between devices and the server: drops the
+/// request, drops the reply after the server applied it, sends the request twice, replays a stale
+/// earlier request later, delays, cuts the reply halfway, or answers 503 itself. Every choice is
+/// logged so a failing seed replays. `set_faults(false)` makes it a plain pass-through.
+pub struct FaultProxy {
+    pub addr: SocketAddr,
+    faults: Arc<std::sync::atomic::AtomicBool>,
+    pub log: Arc<std::sync::Mutex<Vec<String>>>,
+    _thread: std::thread::JoinHandle<()>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    Pass,
+    DropRequest,
+    DropReply,
+    Twice,
+    ReplayStale,
+    Delay,
+    CutReply,
+    Unavailable,
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*: small, seedable, good enough to pick faults.
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+impl FaultProxy {
+    pub fn start(target: SocketAddr, seed: u64) -> FaultProxy {
+        let faults = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (f2, l2) = (faults.clone(), log.clone());
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                let rng = Arc::new(std::sync::Mutex::new(Rng(seed.max(1))));
+                let stale: Arc<std::sync::Mutex<Vec<Vec<u8>>>> = Arc::default();
+                loop {
+                    let Ok((sock, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let (rng, stale, f2, l2) = (rng.clone(), stale.clone(), f2.clone(), l2.clone());
+                    tokio::spawn(async move {
+                        let _ = proxy_conn(sock, target, rng, stale, f2, l2).await;
+                    });
+                }
+            });
+        });
+        FaultProxy {
+            addr: rx.recv().unwrap(),
+            faults,
+            log,
+            _thread: thread,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn set_faults(&self, on: bool) {
+        self.faults.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Reads one HTTP/1.1 message (headers + content-length body); `None` at end of stream.
+async fn read_message<R: tokio::io::AsyncRead + Unpin>(
+    r: &mut R,
+) -> std::io::Result<Option<Vec<u8>>> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let header_end = loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        let n = r.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < header_end + len {
+        let n = r.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    buf.truncate(header_end + len);
+    Ok(Some(buf))
+}
+
+/// Sends `req` to the server on a fresh connection and returns its reply.
+async fn forward(target: SocketAddr, req: &[u8]) -> std::io::Result<Option<Vec<u8>>> {
+    use tokio::io::AsyncWriteExt;
+    let mut s = tokio::net::TcpStream::connect(target).await?;
+    s.write_all(req).await?;
+    read_message(&mut s).await
+}
+
+/// Marks a reply `connection: close` so the client never reuses a socket the proxy drops.
+fn closing(reply: &[u8]) -> Vec<u8> {
+    let line_end = reply
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .map_or(0, |p| p + 2);
+    let mut out = reply[..line_end].to_vec();
+    out.extend_from_slice(b"connection: close\r\n");
+    out.extend_from_slice(&reply[line_end..]);
+    out
+}
+
+async fn proxy_conn(
+    mut sock: tokio::net::TcpStream,
+    target: SocketAddr,
+    rng: Arc<std::sync::Mutex<Rng>>,
+    stale: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+    faults: Arc<std::sync::atomic::AtomicBool>,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let Some(req) = read_message(&mut sock).await? else {
+        return Ok(());
+    };
+    let (fault, cut_at, delay_ms, replay) = {
+        let mut r = rng.lock().unwrap();
+        let fault = if !faults.load(std::sync::atomic::Ordering::SeqCst) {
+            Fault::Pass
+        } else {
+            match r.next() % 10 {
+                0 => Fault::DropRequest,
+                1 => Fault::DropReply,
+                2 => Fault::Twice,
+                3 => Fault::ReplayStale,
+                4 => Fault::Delay,
+                5 => Fault::CutReply,
+                6 => Fault::Unavailable,
+                _ => Fault::Pass,
+            }
+        };
+        (fault, r.next(), r.next() % 40, r.next())
+    };
+    let path = String::from_utf8_lossy(&req[..req.len().min(40)])
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("")
+        .to_owned();
+    log.lock().unwrap().push(format!("{path} {fault:?}"));
+    let reply = match fault {
+        Fault::DropRequest => return Ok(()),
+        Fault::Unavailable => {
+            let body = br#"{"error":{"code":"unavailable","message":"injected 503"}}"#;
+            let mut r = format!(
+                "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 0\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            r.extend_from_slice(body);
+            r
+        }
+        Fault::Delay => {
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            forward(target, &req).await?.unwrap_or_default()
+        }
+        Fault::Twice => {
+            let _ = forward(target, &req).await?;
+            forward(target, &req).await?.unwrap_or_default()
+        }
+        Fault::ReplayStale => {
+            let old = {
+                let s = stale.lock().unwrap();
+                (!s.is_empty()).then(|| s[(replay as usize) % s.len()].clone())
+            };
+            if let Some(old) = old {
+                let _ = forward(target, &old).await?;
+            }
+            forward(target, &req).await?.unwrap_or_default()
+        }
+        Fault::Pass | Fault::DropReply | Fault::CutReply => {
+            forward(target, &req).await?.unwrap_or_default()
+        }
+    };
+    {
+        let mut s = stale.lock().unwrap();
+        if s.len() < 64 {
+            s.push(req);
+        }
+    }
+    let reply = closing(&reply);
+    match fault {
+        Fault::DropReply => Ok(()),
+        Fault::CutReply => {
+            let n = (cut_at as usize) % reply.len().max(1);
+            sock.write_all(&reply[..n]).await
+        }
+        _ => sock.write_all(&reply).await,
+    }
+}
