@@ -672,10 +672,10 @@ fn apply_op(
             op.schema_version, k.schema_version
         )),
         Some(k) => {
-            tx.execute_batch("SAVEPOINT op")?;
+            tx.prepare_cached("SAVEPOINT op")?.execute([])?;
             match records::apply(tx, k, subject_no, &op.payload, now_ms) {
                 Ok(applied) => {
-                    tx.execute_batch("RELEASE op")?;
+                    tx.prepare_cached("RELEASE op")?.execute([])?;
                     match applied {
                         records::Applied::Inserted => report.pulled += 1,
                         records::Applied::Conflict => {
@@ -687,7 +687,8 @@ fn apply_op(
                     None
                 }
                 Err(e) => {
-                    tx.execute_batch("ROLLBACK TO op; RELEASE op")?;
+                    tx.prepare_cached("ROLLBACK TO op")?.execute([])?;
+                    tx.prepare_cached("RELEASE op")?.execute([])?;
                     Some(format!("could not apply: {e}"))
                 }
             }

@@ -109,7 +109,8 @@ pub struct PullRequest {
 pub struct StreamPage {
     pub id: String,
     pub ops: Vec<StreamOp>,
-    /// The cursor to store with these operations (the last `seq` in `ops`, or `after` if none).
+    /// The cursor to store with these operations: the last `seq` the server looked at (the
+    /// device's own operations are skipped, not sent back).
     pub next_after: i64,
     /// More operations wait beyond this page.
     pub more: bool,

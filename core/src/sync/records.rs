@@ -159,58 +159,82 @@ pub(crate) fn apply(
     let obj = payload
         .as_object()
         .ok_or_else(|| Error::Storage("payload is not an object".into()))?;
-    let mut cols: Vec<&str> = Vec::with_capacity(kind.columns.len() + 7);
     let mut vals: Vec<SqlValue> = Vec::with_capacity(kind.columns.len() + 7);
     for col in kind.columns {
-        cols.push(col);
         vals.push(to_sql(obj.get(*col).unwrap_or(&Value::Null), col)?);
     }
     if kind.has_subject {
-        cols.push("subject_no");
         vals.push(SqlValue::Integer(subject_no));
     }
     let id = match obj.get(kind.id_column).and_then(Value::as_str) {
         Some(id) if !id.is_empty() => id.to_owned(),
         _ => return Err(Error::Storage(format!("payload has no {}", kind.id_column))),
     };
+    // A first version of an entry no other device has versioned is its own head (the common case
+    // of an initial sync); otherwise the head is recomputed after the insert.
+    let mut first_of_entry = false;
     if kind.name == ENTRY_VERSION {
         // The analytics columns are recomputed from the typed data, never taken on trust.
         let data = obj.get("data").and_then(Value::as_str).unwrap_or("");
         let data: EntryData = serde_json::from_str(data)
             .map_err(|e| Error::Storage(format!("entry data does not parse: {e}")))?;
         let d = crate::diary::derived_columns(&data);
-        for (c, v) in [
-            ("value", d.value.map(SqlValue::Real)),
-            ("value2", d.value2.map(SqlValue::Real)),
-            ("tag", d.tag.map(|s| SqlValue::Text(s.to_owned()))),
-            ("marker", d.marker.map(|s| SqlValue::Text(s.to_owned()))),
-            ("detail", d.detail.map(|s| SqlValue::Text(s.to_owned()))),
+        for v in [
+            d.value.map(SqlValue::Real),
+            d.value2.map(SqlValue::Real),
+            d.tag.map(|s| SqlValue::Text(s.to_owned())),
+            d.marker.map(|s| SqlValue::Text(s.to_owned())),
+            d.detail.map(|s| SqlValue::Text(s.to_owned())),
         ] {
-            cols.push(c);
             vals.push(v.unwrap_or(SqlValue::Null));
         }
-        cols.push("is_head");
-        vals.push(SqlValue::Integer(0));
+        let entry_id = obj.get("entry_id").and_then(Value::as_str).unwrap_or("");
+        first_of_entry = !tx
+            .prepare_cached("SELECT 1 FROM entry_version WHERE entry_id = ?1")?
+            .exists([entry_id])?;
+        vals.push(SqlValue::Integer(first_of_entry as i64));
     }
-    let placeholders = (1..=cols.len())
-        .map(|i| format!("?{i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!(
-        "INSERT OR IGNORE INTO {} ({}) VALUES ({placeholders})",
-        kind.table,
-        cols.join(", ")
-    );
     let n = tx
-        .prepare_cached(&sql)?
+        .prepare_cached(insert_sql(kind))?
         .execute(rusqlite::params_from_iter(vals.iter()))?;
     if n == 0 {
         return Ok(Applied::AlreadyHere);
     }
-    if kind.name == ENTRY_VERSION {
+    if kind.name == ENTRY_VERSION && !first_of_entry {
         return entry_inserted(tx, &id, subject_no, now_ms);
     }
     Ok(Applied::Inserted)
+}
+
+/// `INSERT OR IGNORE` of a kind's payload columns (+ subject, + derived columns for entries),
+/// built once per process.
+fn insert_sql(kind: &Kind) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        KINDS
+            .iter()
+            .map(|k| {
+                let mut cols: Vec<&str> = k.columns.to_vec();
+                if k.has_subject {
+                    cols.push("subject_no");
+                }
+                if k.name == ENTRY_VERSION {
+                    cols.extend(["value", "value2", "tag", "marker", "detail", "is_head"]);
+                }
+                let placeholders = (1..=cols.len())
+                    .map(|i| format!("?{i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!(
+                    "INSERT OR IGNORE INTO {} ({}) VALUES ({placeholders})",
+                    k.table,
+                    cols.join(", ")
+                )
+            })
+            .collect()
+    });
+    let i = KINDS.iter().position(|k| k.name == kind.name).unwrap_or(0);
+    &all[i]
 }
 
 fn to_sql(v: &Value, col: &str) -> Result<SqlValue> {

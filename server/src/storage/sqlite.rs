@@ -710,6 +710,9 @@ impl Storage for SqliteStorage {
                 };
                 let mut ops = Vec::new();
                 let mut more = false;
+                // The device's own operations are not sent back (it has them), but the cursor
+                // still moves past them.
+                let mut scanned = after;
                 {
                     let mut stmt = tx.prepare_cached(
                         "SELECT seq, op_id, device_id, hlc, kind, schema_version, payload, future FROM op
@@ -717,6 +720,12 @@ impl Storage for SqliteStorage {
                     )?;
                     let mut rows = stmt.query(params![id, after])?;
                     while let Some(r) = rows.next()? {
+                        let seq: i64 = r.get(0)?;
+                        let device: String = r.get(2)?;
+                        if device == auth.device_id {
+                            scanned = seq;
+                            continue;
+                        }
                         let payload: String = r.get(6)?;
                         // Always at least one operation per page, so a large one cannot stall a stream.
                         if used + payload.len() > budget && (!ops.is_empty() || used > 0) {
@@ -724,10 +733,11 @@ impl Storage for SqliteStorage {
                             break;
                         }
                         used += payload.len() + 200;
+                        scanned = seq;
                         ops.push(StreamOp {
-                            seq: r.get(0)?,
+                            seq,
                             op_id: r.get(1)?,
-                            device_id: r.get(2)?,
+                            device_id: device,
                             hlc: r.get(3)?,
                             kind: r.get(4)?,
                             schema_version: r.get(5)?,
@@ -739,7 +749,7 @@ impl Storage for SqliteStorage {
                 if auth.role.reads_others() {
                     Self::audit_row(tx, auth, id, "read", Some(&format!("{} operations after {after}", ops.len())))?;
                 }
-                let next_after = ops.last().map_or(after, |o| o.seq);
+                let next_after = scanned;
                 pages.push(StreamPage {
                     id: id.clone(),
                     ops,
