@@ -565,9 +565,6 @@ impl Sync<'_> {
                     let subject_no = subject_no(tx, &page.id)?;
                     for op in &page.ops {
                         apply_op(tx, subject_no, op, now_ms, report)?;
-                        if let Some(h) = hlc::Hlc::parse(&op.hlc) {
-                            self.cx.hlc.observe(&h, resp.server_ms);
-                        }
                     }
                     tx.prepare_cached(
                         "INSERT INTO sync_stream (subject_no, after) VALUES (?1, ?2)
@@ -577,6 +574,17 @@ impl Sync<'_> {
                         subject_no,
                         if restarted { 0 } else { page.next_after }
                     ])?;
+                }
+                // Stamps order as text; the newest one not flagged as far-future advances our clock.
+                let newest = resp
+                    .streams
+                    .iter()
+                    .flat_map(|p| &p.ops)
+                    .filter(|o| !o.future)
+                    .map(|o| o.hlc.as_str())
+                    .max();
+                if let Some(h) = newest.and_then(hlc::Hlc::parse) {
+                    self.cx.hlc.observe(&h, resp.server_ms);
                 }
                 for gone in &resp.removed {
                     purge(tx, gone)?;
@@ -672,8 +680,11 @@ fn apply_op(
             op.schema_version, k.schema_version
         )),
         Some(k) => {
+            // Cannot fail for a payload the server accepted; if it does, it is kept, not fatal.
+            let payload: serde_json::Value =
+                serde_json::from_str(op.payload.get()).unwrap_or(serde_json::Value::Null);
             tx.prepare_cached("SAVEPOINT op")?.execute([])?;
-            match records::apply(tx, k, subject_no, &op.payload, now_ms) {
+            match records::apply(tx, k, subject_no, &payload, now_ms) {
                 Ok(applied) => {
                     tx.prepare_cached("RELEASE op")?.execute([])?;
                     match applied {
@@ -707,7 +718,7 @@ fn apply_op(
             op.kind,
             op.schema_version,
             op.hlc,
-            op.payload.to_string(),
+            op.payload.get(),
             reason
         ])?;
         report.held += 1;

@@ -32,7 +32,7 @@ pub struct Op {
 }
 
 /// An operation as the server hands it out: with its place in the stream.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StreamOp {
     pub seq: i64,
     pub op_id: String,
@@ -40,7 +40,8 @@ pub struct StreamOp {
     pub hlc: String,
     pub kind: String,
     pub schema_version: u32,
-    pub payload: Value,
+    /// Passed through as stored: the server neither parses nor re-encodes it.
+    pub payload: Box<serde_json::value::RawValue>,
     /// The stamp was far ahead of the server's clock when it arrived (kept, ordered by `seq`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub future: bool,
@@ -105,7 +106,7 @@ pub struct PullRequest {
     pub max_bytes: Option<usize>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StreamPage {
     pub id: String,
     pub ops: Vec<StreamOp>,
@@ -116,7 +117,7 @@ pub struct StreamPage {
     pub more: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PullResponse {
     pub epoch: String,
     pub server_ms: u64,

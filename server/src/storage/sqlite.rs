@@ -741,7 +741,7 @@ impl Storage for SqliteStorage {
                             hlc: r.get(3)?,
                             kind: r.get(4)?,
                             schema_version: r.get(5)?,
-                            payload: serde_json::from_str(&payload)?,
+                            payload: serde_json::value::RawValue::from_string(payload)?,
                             future: r.get(7)?,
                         });
                     }
