@@ -2,7 +2,9 @@
 //! 1. initial sync of N operations to a fresh device: operations/s, bytes on the wire, requests,
 //!    and the device process's peak RSS growth (the server runs in a child process, so it is not
 //!    counted);
-//! 2. incremental sync of one new operation: bytes and round-trip time.
+//! 2. incremental sync of one new operation: bytes and round-trip time;
+//! 3. the server under 200 simulated devices at once, each pushing 50 operations and pulling:
+//!    operations/s and p50/p99 request latency.
 //! Usage: cargo run --release -p polku-e2e --bin sync-bench -- [N]   (default 100000)
 
 use std::io::BufRead;
@@ -79,15 +81,25 @@ fn main() {
     let n: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("server");
-    let (citizen, codes) = {
+    const FLEET: usize = 200;
+    let (codes, fleet) = {
         let s = SqliteStorage::init(&data).unwrap();
         let c = s.create_user(Role::Citizen, "Bench").unwrap().id;
         let codes: Vec<String> = (0..2)
             .map(|_| s.invite(&c, Duration::from_secs(3600)).unwrap())
             .collect();
-        (c, codes)
+        let fleet: Vec<(String, String)> = (0..FLEET)
+            .map(|i| {
+                let u = s
+                    .create_user(Role::Citizen, &format!("Fleet {i}"))
+                    .unwrap()
+                    .id;
+                let code = s.invite(&u, Duration::from_secs(3600)).unwrap();
+                (u, code)
+            })
+            .collect();
+        (codes, fleet)
     };
-    let _ = citizen;
     let mut child = Command::new(std::env::current_exe().unwrap())
         .arg("serve")
         .arg(&data)
@@ -157,5 +169,113 @@ fn main() {
         inc.requests,
         inc.bytes
     );
+    fleet_bench(&url, fleet);
     let _ = child.kill();
+}
+
+/// 200 devices at once: enroll, push 50 operations in one request, pull; latency per request.
+fn fleet_bench(url: &str, fleet: Vec<(String, String)>) {
+    use polku_core::sync::protocol::*;
+    polku_core::sync::install_crypto_provider();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let http = reqwest::Client::new();
+        let mut tokens = Vec::new();
+        for (_, code) in &fleet {
+            let r: EnrollResponse = http
+                .post(format!("{url}/v1/enroll"))
+                .json(&EnrollRequest { code: code.clone(), device_name: None })
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            tokens.push(r.token);
+        }
+        let t = Instant::now();
+        let tasks: Vec<_> = fleet
+            .iter()
+            .zip(tokens)
+            .map(|((user, _), token)| {
+                let (http, url, user) = (http.clone(), url.to_owned(), user.clone());
+                tokio::spawn(async move {
+                    let ops: Vec<Op> = (1..=50).map(|i| weight_op(&user, i)).collect();
+                    let t0 = Instant::now();
+                    let r: PushResponse = http
+                        .post(format!("{url}/v1/push"))
+                        .bearer_auth(&token)
+                        .json(&PushRequest { ops })
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
+                    assert!(r.results.iter().all(|r| r.status == OpStatus::Applied));
+                    let push = t0.elapsed();
+                    let t1 = Instant::now();
+                    let p: PullResponse = http
+                        .post(format!("{url}/v1/pull"))
+                        .bearer_auth(&token)
+                        .json(&PullRequest { epoch: None, streams: vec![], max_bytes: None })
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
+                    assert_eq!(p.streams.len(), 1);
+                    (push, t1.elapsed())
+                })
+            })
+            .collect();
+        let mut lat = Vec::new();
+        for t in tasks {
+            let (a, b) = t.await.unwrap();
+            lat.push(a);
+            lat.push(b);
+        }
+        let total = t.elapsed().as_secs_f64();
+        lat.sort();
+        let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1000.0;
+        println!(
+            "fleet  {} devices x 50 ops pushed + pulled: {:.2} s, {:.0} ops/s, request latency p50 {:.1} ms, p99 {:.1} ms",
+            fleet.len(),
+            total,
+            (fleet.len() * 50) as f64 / total,
+            pct(0.50),
+            pct(0.99)
+        );
+    });
+}
+
+fn weight_op(stream: &str, seq: i64) -> polku_core::sync::protocol::Op {
+    let id = uuid::Uuid::now_v7().to_string();
+    let ms = chrono_ms();
+    let hlc = format!("{ms:016x}-0000-fleet");
+    polku_core::sync::protocol::Op {
+        op_id: id.clone(),
+        stream: stream.to_owned(),
+        device_seq: seq,
+        hlc: hlc.clone(),
+        kind: "diary.entry_version".into(),
+        schema_version: 1,
+        payload: serde_json::json!({
+            "version_id": id, "entry_id": uuid::Uuid::now_v7().to_string(), "version": 1, "kind": "weight",
+            "at_ms": ms, "utc_offset_s": 7200, "author": stream, "created_ms": ms, "note": null,
+            "data": "{\"kind\":\"weight\",\"kg\":70.0}", "deleted_reason": null, "import_key": null,
+            "hlc": hlc, "resolves": null
+        }),
+    }
+}
+
+fn chrono_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
