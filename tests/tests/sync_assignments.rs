@@ -14,13 +14,21 @@ fn ended_assignment_purges_the_device_and_holds_late_writes_for_review() {
     server.storage.assign(&nurse, &citizen).unwrap();
 
     let phone = Device::enrolled(&server.url(), &server.code(&citizen));
-    let kept = phone.polku.diary().add(NewEntry::new(EntryData::Weight { kg: 70.0 })).unwrap();
+    let kept = phone
+        .polku
+        .diary()
+        .add(NewEntry::new(EntryData::Weight { kg: 70.0 }))
+        .unwrap();
     phone.sync().unwrap();
 
     let tablet = Device::enrolled(&server.url(), &server.code(&nurse));
     tablet.sync().unwrap();
     let view = tablet.polku.for_subject(&citizen).unwrap();
-    assert_eq!(view.diary().get(kept.id).unwrap().id, kept.id, "assigned: the record is on the tablet");
+    assert_eq!(
+        view.diary().get(kept.id).unwrap().id,
+        kept.id,
+        "assigned: the record is on the tablet"
+    );
 
     // Offline visit note, then the assignment ends before the tablet syncs.
     let late = view
@@ -35,9 +43,24 @@ fn ended_assignment_purges_the_device_and_holds_late_writes_for_review() {
     let status = tablet.polku.sync().status().unwrap();
     assert_eq!(status.quarantined.len(), 1);
     assert_eq!(status.quarantined[0].code, "assignment_ended");
-    assert!(tablet.polku.for_subject(&citizen).unwrap().diary().get(kept.id).is_err(), "purged");
     assert!(
-        tablet.polku.for_subject(&citizen).unwrap().diary().get(late.id).is_ok(),
+        tablet
+            .polku
+            .for_subject(&citizen)
+            .unwrap()
+            .diary()
+            .get(kept.id)
+            .is_err(),
+        "purged"
+    );
+    assert!(
+        tablet
+            .polku
+            .for_subject(&citizen)
+            .unwrap()
+            .diary()
+            .get(late.id)
+            .is_ok(),
         "the worker's own unuploaded note stays on the tablet"
     );
 
@@ -45,7 +68,9 @@ fn ended_assignment_purges_the_device_and_holds_late_writes_for_review() {
     phone.sync().unwrap();
     assert!(phone.polku.diary().get(late.id).is_err());
     let audit = server.storage.audit(&citizen).unwrap();
-    assert!(audit.iter().any(|a| a.action == "write_after_assignment" && a.actor_id == nurse));
+    assert!(audit
+        .iter()
+        .any(|a| a.action == "write_after_assignment" && a.actor_id == nurse));
     // A later sync neither re-sends nor loses it.
     let again = tablet.sync().unwrap();
     assert_eq!((again.pushed, again.quarantined), (0, 0));

@@ -219,6 +219,14 @@ impl SqliteStorage {
         })
     }
 
+    /// `PRAGMA integrity_check` of the server database (["ok"] when sound).
+    pub fn integrity_check(&self) -> ApiResult<Vec<String>> {
+        let c = self.lock();
+        let mut stmt = c.prepare("PRAGMA integrity_check")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
     fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
