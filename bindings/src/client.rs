@@ -29,6 +29,46 @@ pub fn generate_database_key() -> Result<Vec<u8>> {
 #[derive(uniffi::Object)]
 pub struct PolkuClient {
     inner: Arc<Polku>,
+    /// Kept to reopen the profile after enrolling (the record takes the server identity).
+    reopen: (std::path::PathBuf, DbKey, chrono_tz::Tz),
+}
+
+impl PolkuClient {
+    fn open_key(path: std::path::PathBuf, key: DbKey, tz: chrono_tz::Tz) -> Result<Arc<Self>> {
+        let inner = Polku::open_with(
+            &path,
+            &key,
+            OpenOptions {
+                tz,
+                ..Default::default()
+            },
+        )?;
+        Ok(Arc::new(PolkuClient {
+            inner: Arc::new(inner),
+            reopen: (path, key, tz),
+        }))
+    }
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl PolkuClient {
+    /// Enrolls this device with the server using the one-time code from the care team and
+    /// returns the profile reopened under the server identity (use it instead of this one).
+    pub async fn enroll(
+        &self,
+        server: String,
+        code: String,
+        device_name: Option<String>,
+    ) -> Result<Arc<PolkuClient>> {
+        let e = self
+            .inner
+            .sync()
+            .enroll(&server, &code, device_name.as_deref())
+            .await;
+        e?;
+        let (path, key, tz) = self.reopen.clone();
+        guard("reopen after enroll", || Self::open_key(path, key, tz))
+    }
 }
 
 #[uniffi::export]
@@ -47,17 +87,14 @@ impl PolkuClient {
                 None => polku_core::DEFAULT_TZ,
             };
             let key = DbKey::from_slice(&keys.database_key()?)?;
-            let inner = Polku::open_with(
-                std::path::Path::new(&path),
-                &key,
-                OpenOptions {
-                    tz,
-                    ..Default::default()
-                },
-            )?;
-            Ok(Arc::new(PolkuClient {
-                inner: Arc::new(inner),
-            }))
+            Self::open_key(std::path::PathBuf::from(path), key, tz)
+        })
+    }
+
+    /// Upload, download, status and conflicts of this device's sync.
+    pub fn sync(&self) -> Arc<crate::sync::SyncClient> {
+        Arc::new(crate::sync::SyncClient {
+            inner: self.inner.clone(),
         })
     }
 

@@ -5,9 +5,11 @@
 mod client;
 mod convert;
 mod error;
+mod sync;
 
 pub use client::*;
 pub use convert::*;
 pub use error::{ImportProblem, PolkuError};
+pub use sync::*;
 
 uniffi::setup_scaffolding!();

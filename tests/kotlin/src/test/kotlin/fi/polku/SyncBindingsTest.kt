@@ -1,0 +1,77 @@
+package fi.polku
+
+import java.nio.file.Path
+import kotlinx.coroutines.runBlocking
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertFalse
+import org.junit.jupiter.api.Assertions.assertNotNull
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.io.TempDir
+import uniffi.polku_ffi.*
+
+/**
+ * Sync from Kotlin against a real polku-server on loopback, started by tests/kotlin/run with one
+ * citizen and three one-time codes (POLKU_TEST_SERVER, POLKU_TEST_CODES).
+ */
+class SyncBindingsTest {
+    @TempDir
+    lateinit var dir: Path
+
+    private val server = System.getenv("POLKU_TEST_SERVER") ?: error("run through tests/kotlin/run")
+    private val codes = System.getenv("POLKU_TEST_CODES").split(",")
+
+    private fun phone(name: String) =
+        PolkuClient.open(dir.resolve("$name.db").toString(), FixedKey(generateDatabaseKey()), "Europe/Helsinki")
+
+    @Test
+    fun `two phones of one citizen sync through the real server`() = runBlocking {
+        val before = phone("a")
+        before.diary().add(NewEntry(measuredAt = null, note = "ennen liittymistä", data = EntryData.Weight(82.0)))
+        assertEquals(null, before.sync().status().enrollment)
+
+        val a = before.enroll(server, codes[0], "Pixel")
+        assertEquals("citizen", a.sync().status().enrollment!!.role)
+        assertEquals(1uL, a.sync().status().pending, "written before enrolling, queued for upload")
+
+        val seen = mutableListOf<SyncProgress>()
+        val listener = object : SyncListener {
+            override fun onProgress(progress: SyncProgress) {
+                synchronized(seen) { seen.add(progress) }
+            }
+        }
+        val pushed = a.sync().sync(listener)
+        assertEquals(1uL, pushed.pushed)
+        assertTrue(seen.any { it.phase == SyncPhase.PUSH }, "progress reached the listener: $seen")
+        val status = a.sync().status()
+        assertEquals(0uL, status.pending)
+        assertNotNull(status.lastSuccess)
+
+        val b = phone("b").enroll(server, codes[1], "iPhone")
+        val pulled = b.sync().sync(null)
+        assertEquals(1uL, pulled.pulled)
+        val entries = b.diary().today()
+        assertEquals(listOf("ennen liittymistä"), entries.map { it.note })
+        assertEquals(a.subjectId(), b.subjectId(), "both phones hold the citizen's one stream")
+    }
+
+    @Test
+    fun `sync errors are typed with a stable code`() = runBlocking {
+        val used = phone("c").enroll(server, codes[2], null)
+        assertNotNull(used)
+        val again = runCatching { phone("d").enroll(server, codes[2], null) }.exceptionOrNull()
+        assertTrue(again is PolkuException.Sync, "$again")
+        again as PolkuException.Sync
+        assertEquals("code_used", again.code)
+        assertFalse(again.retryable)
+
+        val notEnrolled = runCatching { phone("e").sync().sync(null) }.exceptionOrNull() as PolkuException.Sync
+        assertEquals("not_enrolled", notEnrolled.code)
+
+        val offline = runCatching {
+            phone("f").enroll("http://127.0.0.1:9", "AAAA-BBBB-CCCC", null)
+        }.exceptionOrNull() as PolkuException.Sync
+        assertEquals("network", offline.code)
+        assertTrue(offline.retryable, "an unreachable server is worth retrying")
+    }
+}
