@@ -256,7 +256,11 @@ pub fn run(a: &DemoArgs, tz: Tz, json_out: bool) -> Result<(), Error> {
         serde_json::to_vec_pretty(&bundle).map_err(|e| Error::Io(e.to_string()))?,
     )?;
     let observations = bundle["entry"].as_array().map_or(0, Vec::len);
-    drop(p);
+
+    // 5. Sync through an embedded server on loopback: the phone uploads, the nurse's device
+    // downloads and sees the same figures; the nurse's read is in the audit log.
+    let synced = sync_demo(p, &db, &key, &home, tz, from14, end, &glucose)?;
+
     let header = std::fs::read(&db)?
         .get(..16)
         .map(|h| h == b"SQLite format 3\0")
@@ -270,6 +274,7 @@ pub fn run(a: &DemoArgs, tz: Tz, json_out: bool) -> Result<(), Error> {
                 "cgm_import": imported, "entries_typed": added.len(),
                 "glucose_last_14_days": glucose, "blood_pressure_last_8_days": bp,
                 "corrected_entry_history": history, "fhir_export": { "file": export, "observations": observations },
+                "sync": synced,
             }))
             .map_err(|e| Error::Io(e.to_string()))?
         );
@@ -303,6 +308,11 @@ pub fn run(a: &DemoArgs, tz: Tz, json_out: bool) -> Result<(), Error> {
         "\nFHIR: {observations} Kanta PHR Observations of the last 7 days written to {}",
         export.display()
     );
+    println!(
+        "\nSync (embedded server on {}): the phone uploaded {} operations in {} requests; the nurse's device\n\
+         downloaded {} and shows the same 14-day time in range ({:.1} %); audit log of the citizen: {}",
+        synced.server, synced.uploaded, synced.upload_requests, synced.downloaded, synced.nurse_tir_percent, synced.audit.join("; ")
+    );
     match &a.keep {
         Some(dir) => println!("\nThe profile is kept: polku --home {} --passphrase-env VAR diary list   (with VAR=demo)", dir.display()),
         None => println!("\n(The demo profile was temporary and has been removed; use --keep DIR to keep it.)"),
@@ -319,5 +329,119 @@ fn meter(v: f64, context: MealContext, hours: Option<u8>) -> EntryData {
         context,
         hours_after_meal: hours,
         source: GlucoseSource::Meter,
+    })
+}
+
+#[derive(Debug, serde::Serialize)]
+struct SyncDemo {
+    server: String,
+    uploaded: u64,
+    upload_requests: u64,
+    downloaded: u64,
+    nurse_tir_percent: f64,
+    audit: Vec<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sync_demo(
+    p: polku_core::Polku,
+    db: &std::path::Path,
+    key: &DbKey,
+    home: &std::path::Path,
+    tz: Tz,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    citizen_view: &polku_core::analytics::GlucoseReport,
+) -> Result<SyncDemo, Error> {
+    use polku_server::{Role, SqliteStorage, Storage};
+    let server_err = |e: polku_server::ApiError| Error::Storage(format!("demo server: {e}"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Io(e.to_string()))?;
+    let storage =
+        std::sync::Arc::new(SqliteStorage::init(&home.join("server")).map_err(server_err)?);
+    let citizen = storage
+        .create_user(Role::Citizen, "Aino (demo)")
+        .map_err(server_err)?
+        .id;
+    let nurse = storage
+        .create_user(Role::Professional, "Hoitaja (demo)")
+        .map_err(server_err)?
+        .id;
+    storage.assign(&nurse, &citizen).map_err(server_err)?;
+    let ttl = std::time::Duration::from_secs(600);
+    let (phone_code, nurse_code) = (
+        storage.invite(&citizen, ttl).map_err(server_err)?,
+        storage.invite(&nurse, ttl).map_err(server_err)?,
+    );
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .map_err(|e| Error::Io(e.to_string()))?;
+    let url = format!(
+        "http://{}",
+        listener
+            .local_addr()
+            .map_err(|e| Error::Io(e.to_string()))?
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served: std::sync::Arc<dyn Storage> = storage.clone();
+    rt.spawn(polku_server::serve(listener, served, async {
+        let _ = stopped.await;
+    }));
+
+    rt.block_on(p.sync().enroll(&url, &phone_code, Some("demo phone")))?;
+    drop(p);
+    let phone = crate::open_db(db, key, tz)?;
+    let up = rt.block_on(phone.sync().sync(None))?;
+
+    let nurse_key = DbKey::generate()?;
+    let nurse_db = home.join("nurse-device.db");
+    let device = crate::open_db(&nurse_db, &nurse_key, tz)?;
+    rt.block_on(
+        device
+            .sync()
+            .enroll(&url, &nurse_code, Some("nurse laptop")),
+    )?;
+    drop(device);
+    let device = crate::open_db(&nurse_db, &nurse_key, tz)?;
+    let down = rt.block_on(device.sync().sync(None))?;
+    let seen = device
+        .for_subject(&citizen)?
+        .analytics()
+        .glucose(from, to)?;
+    let tir = |r: &polku_core::analytics::GlucoseReport| r.cgm.as_ref().map(|s| s.bands.in_range);
+    if tir(&seen) != tir(citizen_view) {
+        return Err(Error::Storage(
+            "the nurse's device shows different figures".into(),
+        ));
+    }
+    let rows = storage.audit(&citizen).map_err(server_err)?;
+    let readers: std::collections::BTreeSet<String> = rows
+        .iter()
+        .filter(|a| a.action == "read")
+        .map(|a| {
+            format!(
+                "{} {} (device {})",
+                a.actor_role,
+                a.actor_id,
+                a.device_id.as_deref().unwrap_or("-")
+            )
+        })
+        .collect();
+    let audit = vec![format!(
+        "{} read requests by {}",
+        rows.iter().filter(|a| a.action == "read").count(),
+        readers.into_iter().collect::<Vec<_>>().join(", ")
+    )];
+    let _ = stop.send(());
+    Ok(SyncDemo {
+        server: url,
+        uploaded: up.pushed,
+        upload_requests: up.requests,
+        downloaded: down.pulled,
+        nurse_tir_percent: tir(&seen).unwrap_or(f64::NAN),
+        audit,
     })
 }
