@@ -61,6 +61,8 @@ enum Cmd {
     },
     /// Refuse a device from now on.
     RevokeDevice { device: String },
+    /// After restoring the data folder from a backup: devices re-upload what the backup lacks.
+    NewEpoch,
     /// Print who accessed a subject's records.
     Audit {
         #[arg(long)]
@@ -161,6 +163,13 @@ fn run(cli: Cli) -> Result<(), ApiError> {
             print(
                 serde_json::json!({"revoked": device}),
                 format!("revoked {device}"),
+            );
+        }
+        Cmd::NewEpoch => {
+            let e = SqliteStorage::new_epoch(&cli.data)?;
+            print(
+                serde_json::json!({"epoch": e}),
+                format!("new epoch {e}: devices will re-upload what they hold"),
             );
         }
         Cmd::Audit { subject } => {

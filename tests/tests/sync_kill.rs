@@ -195,3 +195,70 @@ fn server_killed_during_pushes_keeps_every_acknowledged_operation() {
     let st = SqliteStorage::open(&data).unwrap();
     assert_eq!(st.integrity_check().unwrap(), vec!["ok"]);
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+/// The server is restored from a backup older than some acknowledged uploads and the operator
+/// runs `new-epoch`: devices notice, upload everything they hold, and the server has it all again.
+#[test]
+fn server_restored_from_backup_regains_what_devices_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let backup = dir.path().join("backup");
+    let codes: Vec<String> = {
+        let st = SqliteStorage::init(&data).unwrap();
+        let c = st.create_user(Role::Citizen, "Aino").unwrap().id;
+        (0..2)
+            .map(|_| st.invite(&c, Duration::from_secs(600)).unwrap())
+            .collect()
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let url = format!("http://{addr}");
+    let server = ServerProcess::start(&data, &addr);
+    let device = Device::enrolled(&url, &codes[0]);
+    let early = device
+        .polku
+        .diary()
+        .add(NewEntry::new(EntryData::Weight { kg: 70.0 }))
+        .unwrap();
+    device.sync().unwrap();
+    server.kill();
+    copy_dir(&data, &backup); // the nightly backup
+
+    let server = ServerProcess::start(&data, &addr);
+    let late = device
+        .polku
+        .diary()
+        .add(NewEntry::new(EntryData::Weight { kg: 71.0 }))
+        .unwrap();
+    device.sync().unwrap();
+    assert_eq!(
+        device.polku.sync().status().unwrap().pending,
+        0,
+        "acknowledged by the server"
+    );
+    server.kill();
+
+    // Disk lost: restore last night's backup, then give it a new epoch.
+    std::fs::remove_dir_all(&data).unwrap();
+    copy_dir(&backup, &data);
+    SqliteStorage::new_epoch(&data).unwrap();
+    let server = ServerProcess::start(&data, &addr);
+    let r = device.sync().unwrap();
+    assert!(r.pushed >= 1, "the late entry is uploaded again: {r:?}");
+    let on_server = server_entries(&url, &codes[1]);
+    let want: BTreeSet<String> = [early.id.to_string(), late.id.to_string()].into();
+    assert_eq!(on_server, want);
+    server.kill();
+}

@@ -469,7 +469,10 @@ impl Sync<'_> {
         let http = self.client()?;
         let mut report = SyncReport::default();
         self.push(&http, &mut report, progress).await?;
-        self.pull(&http, &mut report, progress).await?;
+        if self.pull(&http, &mut report, progress).await? {
+            // A restored server: upload what it lost now rather than on the next sync.
+            self.push(&http, &mut report, progress).await?;
+        }
         Ok(report)
     }
 
@@ -532,7 +535,9 @@ impl Sync<'_> {
         http: &http::Http,
         report: &mut SyncReport,
         progress: Option<&dyn ProgressListener>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
+        // Whether the server's epoch changed (everything was queued again for upload).
+        let mut requeued = false;
         loop {
             let (epoch, streams) = self.cx.store.read(|c| {
                 let mut stmt = c.prepare_cached(
@@ -557,8 +562,10 @@ impl Sync<'_> {
             self.cx.store.write(|tx| {
                 if restarted {
                     // The server was restored from a backup: read every stream again (records are
-                    // immutable, so re-applying is harmless) and re-upload what it may have lost.
+                    // immutable, so re-applying is harmless) and upload everything this device
+                    // holds (the server keeps what it has as duplicates and regains what it lost).
                     tx.execute("UPDATE sync_stream SET after = 0", [])?;
+                    requeue_everything(tx)?;
                 }
                 set(tx, KEY_EPOCH, &resp.epoch)?;
                 for page in &resp.streams {
@@ -570,10 +577,7 @@ impl Sync<'_> {
                         "INSERT INTO sync_stream (subject_no, after) VALUES (?1, ?2)
                          ON CONFLICT (subject_no) DO UPDATE SET after = excluded.after",
                     )?
-                    .execute(params![
-                        subject_no,
-                        if restarted { 0 } else { page.next_after }
-                    ])?;
+                    .execute(params![subject_no, page.next_after])?;
                 }
                 // Stamps order as text; the newest one not flagged as far-future advances our clock.
                 let newest = resp
@@ -599,14 +603,33 @@ impl Sync<'_> {
                     remaining: None,
                 });
             }
-            if !more && !restarted {
-                return Ok(());
+            requeued |= restarted;
+            if !more {
+                return Ok(requeued);
             }
         }
     }
 }
 
 /// Worth retrying later: the network, or the server busy or failing.
+/// Queues every synced record on this device that is not queued yet, oldest first.
+fn requeue_everything(tx: &Transaction<'_>) -> Result<()> {
+    tx.execute_batch(
+        "INSERT OR IGNORE INTO sync_outbox (kind, record_id, subject_no, hlc)
+             SELECT 'diary.entry_version', version_id, subject_no, hlc FROM entry_version ORDER BY hlc;
+         INSERT OR IGNORE INTO sync_outbox (kind, record_id, subject_no, hlc)
+             SELECT 'pathway.enrollment', id, subject_no, printf('%016x-0000-requeue', enrolled_ms)
+             FROM pathway_enrollment ORDER BY enrolled_ms;
+         INSERT OR IGNORE INTO sync_outbox (kind, record_id, subject_no, hlc)
+             SELECT 'pathway.event', ev.id, en.subject_no, printf('%016x-0000-requeue', ev.at_ms)
+             FROM pathway_event ev JOIN pathway_enrollment en ON en.id = ev.enrollment_id ORDER BY ev.at_ms;
+         INSERT OR IGNORE INTO sync_outbox (kind, record_id, subject_no, hlc)
+             SELECT 'questionnaire.response', id, subject_no, printf('%016x-0000-requeue', created_ms)
+             FROM questionnaire_response ORDER BY created_ms;",
+    )?;
+    Ok(())
+}
+
 pub fn retryable(e: &Error) -> bool {
     match e {
         Error::Network(_) => true,

@@ -198,8 +198,8 @@ impl SqliteStorage {
         migrations()
             .to_latest(&mut conn)
             .map_err(|e| ApiError::Internal(format!("migration: {e}")))?;
-        // The epoch names this database's history; a restore from backup must change it
-        // (`polku-server restore` does) so devices re-upload what the backup lacks.
+        // The epoch names this database's history; after a restore from backup the operator runs
+        // `polku-server new-epoch`, and devices then re-upload what the backup lacks.
         let epoch: String = match conn
             .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| {
                 r.get(0)
@@ -217,6 +217,16 @@ impl SqliteStorage {
             conn: Mutex::new(conn),
             epoch,
         })
+    }
+
+    /// Gives the database a new epoch: run after restoring a backup. Devices that see it read
+    /// every stream again and upload everything they hold, so what the backup lacked comes back.
+    pub fn new_epoch(data: &Path) -> ApiResult<String> {
+        let s = Self::open(data)?;
+        let e = uuid::Uuid::new_v4().to_string();
+        s.lock()
+            .execute("UPDATE meta SET value = ?1 WHERE key = 'epoch'", [&e])?;
+        Ok(e)
     }
 
     /// `PRAGMA integrity_check` of the server database (["ok"] when sound).
