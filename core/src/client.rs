@@ -154,14 +154,9 @@ impl Polku {
     pub(crate) fn view_of(&self, subject_id: String, subject_no: i64) -> Polku {
         Polku {
             cx: Context {
-                store: self.cx.store.clone(),
                 subject: subject_id,
                 subject_no,
-                author: self.cx.author.clone(),
-                device_id: self.cx.device_id.clone(),
-                tz: self.cx.tz,
-                clock: self.cx.clock.clone(),
-                hlc: self.cx.hlc.clone(),
+                ..self.cx.clone_view()
             },
             registry: self.registry.clone(),
         }

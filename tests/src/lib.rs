@@ -171,10 +171,15 @@ enum Fault {
     Unavailable,
 }
 
-struct Rng(u64);
+/// The tests' seeded random source, so every failure replays from its printed seed.
+pub struct Rng(u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    pub fn next(&mut self) -> u64 {
         // xorshift64*: small, seedable, good enough to pick faults.
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
@@ -197,7 +202,7 @@ impl FaultProxy {
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 tx.send(listener.local_addr().unwrap()).unwrap();
-                let rng = Arc::new(std::sync::Mutex::new(Rng(seed.max(1))));
+                let rng = Arc::new(std::sync::Mutex::new(Rng::new(seed)));
                 let stale: Arc<std::sync::Mutex<Vec<Vec<u8>>>> = Arc::default();
                 loop {
                     let Ok((sock, _)) = listener.accept().await else {

@@ -9,22 +9,15 @@ use std::process::{Command, Stdio};
 use polku_core::{DbKey, Polku};
 use uuid::Uuid;
 
-fn next(seed: &mut u64) -> u64 {
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 7;
-    *seed ^= *seed << 17;
-    *seed
-}
-
 #[test]
 fn acknowledged_entries_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("polku.db");
-    let mut seed: u64 = std::env::var("POLKU_DURABILITY_SEED")
+    let initial: u64 = std::env::var("POLKU_DURABILITY_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x5eed_2026);
-    let initial = seed;
+    let mut seed = polku_e2e::Rng::new(initial);
     let mut acked: Vec<Uuid> = Vec::new();
     for round in 0..8 {
         let mut child = Command::new(env!("CARGO_BIN_EXE_durability-writer"))
@@ -36,7 +29,7 @@ fn acknowledged_entries_survive_kill_9() {
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
-        let kill_after = 20 + (next(&mut seed) % 400) as usize;
+        let kill_after = 20 + (seed.next() % 400) as usize;
         let mut got = 0;
         while got < kill_after {
             match lines.next() {

@@ -18,13 +18,8 @@ fn trial(seed: u64) -> Result<(), String> {
     let devices: Vec<Device> = (0..3)
         .map(|_| Device::enrolled(&proxy.url(), &server.code(&citizen)))
         .collect();
-    let mut rng = seed;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut rng = polku_e2e::Rng::new(seed);
+    let mut next = move || rng.next();
     let mut written: BTreeSet<String> = BTreeSet::new();
     proxy.set_faults(true);
     for round in 0..4 {

@@ -19,13 +19,6 @@ fn seed() -> u64 {
         .unwrap_or(0x6b11_2026)
 }
 
-fn next(s: &mut u64) -> u64 {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    *s
-}
-
 /// Entry ids on the server, read by a fresh device; panics on a duplicate version.
 fn server_entries(url: &str, code: &str) -> BTreeSet<String> {
     let fresh = Device::enrolled(url, code);
@@ -47,7 +40,7 @@ fn server_entries(url: &str, code: &str) -> BTreeSet<String> {
 #[test]
 fn device_killed_during_sync_loses_and_duplicates_nothing() {
     let initial = seed();
-    let mut s = initial;
+    let mut s = polku_e2e::Rng::new(initial);
     let server = TestServer::start();
     let citizen = server.user(Role::Citizen, "Aino");
     let path = {
@@ -64,7 +57,7 @@ fn device_killed_during_sync_loses_and_duplicates_nothing() {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let kill_after = 10 + (next(&mut s) % 150) as usize;
+        let kill_after = 10 + (s.next() % 150) as usize;
         for _ in 0..kill_after {
             let l = lines
                 .next()
@@ -105,6 +98,25 @@ fn device_killed_during_sync_loses_and_duplicates_nothing() {
     std::fs::remove_dir_all(path.parent().unwrap()).ok();
 }
 
+/// A server data folder with one citizen and two enrollment codes, and a free loopback address
+/// for its process (the same address across restarts, as devices remember it).
+fn server_data(dir: &std::path::Path) -> (std::path::PathBuf, Vec<String>, String, String) {
+    let data = dir.join("server");
+    let st = SqliteStorage::init(&data).unwrap();
+    let citizen = st.create_user(Role::Citizen, "Aino").unwrap().id;
+    let codes = (0..2)
+        .map(|_| st.invite(&citizen, Duration::from_secs(600)).unwrap())
+        .collect();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let url = format!("http://{addr}");
+    (data, codes, addr, url)
+}
+
 struct ServerProcess {
     child: Child,
 }
@@ -141,25 +153,9 @@ impl ServerProcess {
 #[test]
 fn server_killed_during_pushes_keeps_every_acknowledged_operation() {
     let initial = seed();
-    let mut s = initial;
+    let mut s = polku_e2e::Rng::new(initial);
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("server");
-    let (citizen, codes) = {
-        let st = SqliteStorage::init(&data).unwrap();
-        let c = st.create_user(Role::Citizen, "Aino").unwrap().id;
-        let codes: Vec<String> = (0..2)
-            .map(|_| st.invite(&c, Duration::from_secs(600)).unwrap())
-            .collect();
-        (c, codes)
-    };
-    let _ = citizen;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let url = format!("http://{addr}");
+    let (data, codes, addr, url) = server_data(dir.path());
     let mut server = ServerProcess::start(&data, &addr);
     let device = Device::enrolled(&url, &codes[0]);
     let mut written: BTreeSet<String> = BTreeSet::new();
@@ -174,7 +170,7 @@ fn server_killed_during_pushes_keeps_every_acknowledged_operation() {
         for e in device.polku.diary().add_many(news).unwrap() {
             written.insert(e.id.to_string());
         }
-        let delay = Duration::from_millis(5 + next(&mut s) % 120);
+        let delay = Duration::from_millis(5 + s.next() % 120);
         let killer = std::thread::spawn(move || {
             std::thread::sleep(delay);
             server.kill();
@@ -209,22 +205,8 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 #[test]
 fn server_restored_from_backup_regains_what_devices_hold() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("server");
     let backup = dir.path().join("backup");
-    let codes: Vec<String> = {
-        let st = SqliteStorage::init(&data).unwrap();
-        let c = st.create_user(Role::Citizen, "Aino").unwrap().id;
-        (0..2)
-            .map(|_| st.invite(&c, Duration::from_secs(600)).unwrap())
-            .collect()
-    };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let url = format!("http://{addr}");
+    let (data, codes, addr, url) = server_data(dir.path());
     let server = ServerProcess::start(&data, &addr);
     let device = Device::enrolled(&url, &codes[0]);
     let early = device
