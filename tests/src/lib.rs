@@ -156,6 +156,8 @@ pub struct FaultProxy {
     pub addr: SocketAddr,
     faults: Arc<std::sync::atomic::AtomicBool>,
     pub log: Arc<std::sync::Mutex<Vec<String>>>,
+    /// HTTP bytes (request and reply, headers included) that passed through, as the server sent them.
+    pub wire_bytes: Arc<std::sync::atomic::AtomicU64>,
     _thread: std::thread::JoinHandle<()>,
 }
 
@@ -193,7 +195,8 @@ impl FaultProxy {
         let faults = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let log = Arc::new(std::sync::Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
-        let (f2, l2) = (faults.clone(), log.clone());
+        let wire_bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (f2, l2, w2) = (faults.clone(), log.clone(), wire_bytes.clone());
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -208,9 +211,15 @@ impl FaultProxy {
                     let Ok((sock, _)) = listener.accept().await else {
                         return;
                     };
-                    let (rng, stale, f2, l2) = (rng.clone(), stale.clone(), f2.clone(), l2.clone());
+                    let (rng, stale, f2, l2, w2) = (
+                        rng.clone(),
+                        stale.clone(),
+                        f2.clone(),
+                        l2.clone(),
+                        w2.clone(),
+                    );
                     tokio::spawn(async move {
-                        let _ = proxy_conn(sock, target, rng, stale, f2, l2).await;
+                        let _ = proxy_conn(sock, target, rng, stale, f2, l2, w2).await;
                     });
                 }
             });
@@ -219,6 +228,7 @@ impl FaultProxy {
             addr: rx.recv().unwrap(),
             faults,
             log,
+            wire_bytes,
             _thread: thread,
         }
     }
@@ -293,6 +303,7 @@ async fn proxy_conn(
     stale: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
     faults: Arc<std::sync::atomic::AtomicBool>,
     log: Arc<std::sync::Mutex<Vec<String>>>,
+    wire: Arc<std::sync::atomic::AtomicU64>,
 ) -> std::io::Result<()> {
     use tokio::io::AsyncWriteExt;
     let Some(req) = read_message(&mut sock).await? else {
@@ -356,6 +367,10 @@ async fn proxy_conn(
             forward(target, &req).await?.unwrap_or_default()
         }
     };
+    wire.fetch_add(
+        (req.len() + reply.len()) as u64,
+        std::sync::atomic::Ordering::SeqCst,
+    );
     {
         let mut s = stale.lock().unwrap();
         if s.len() < 64 {

@@ -85,7 +85,7 @@ fn main() {
     let (codes, fleet) = {
         let s = SqliteStorage::init(&data).unwrap();
         let c = s.create_user(Role::Citizen, "Bench").unwrap().id;
-        let codes: Vec<String> = (0..2)
+        let codes: Vec<String> = (0..3)
             .map(|_| s.invite(&c, Duration::from_secs(3600)).unwrap())
             .collect();
         let fleet: Vec<(String, String)> = (0..FLEET)
@@ -168,6 +168,25 @@ fn main() {
         t.elapsed().as_secs_f64() * 1000.0,
         inc.requests,
         inc.bytes
+    );
+    // The same on the wire, headers included: a third device behind a counting pass-through proxy.
+    let proxy = polku_e2e::FaultProxy::start(line.trim().parse().unwrap(), 1);
+    let c_dir = tmp.path().join("c");
+    let c = open(&c_dir);
+    rt().block_on(c.sync().enroll(&proxy.url(), &codes[2], None))
+        .unwrap();
+    let c = open(&c_dir);
+    rt().block_on(c.sync().sync(None)).unwrap();
+    a.diary()
+        .add(NewEntry::new(EntryData::Weight { kg: 70.5 }))
+        .unwrap();
+    rt().block_on(a.sync().sync(None)).unwrap();
+    let before = proxy.wire_bytes.load(std::sync::atomic::Ordering::SeqCst);
+    let inc = rt().block_on(c.sync().sync(None)).unwrap();
+    println!(
+        "incr   1 op: {} bytes on the wire (HTTP headers and bodies, {} requests)",
+        proxy.wire_bytes.load(std::sync::atomic::Ordering::SeqCst) - before,
+        inc.requests
     );
     fleet_bench(&url, fleet);
     let _ = child.kill();
