@@ -91,6 +91,13 @@ impl PolkuClient {
         })
     }
 
+    /// Client details, merged per field across devices.
+    pub fn details(&self) -> Arc<crate::sync::DetailsClient> {
+        Arc::new(crate::sync::DetailsClient {
+            inner: self.inner.clone(),
+        })
+    }
+
     /// Upload, download, status and conflicts of this device's sync.
     pub fn sync(&self) -> Arc<crate::sync::SyncClient> {
         Arc::new(crate::sync::SyncClient {

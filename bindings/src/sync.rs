@@ -228,3 +228,77 @@ async fn futures_guard<T>(
         }),
     }
 }
+
+/// One edit of a client-detail field.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct DetailEdit {
+    pub id: String,
+    pub field: String,
+    pub value: Option<String>,
+    pub author: String,
+    pub at: SystemTime,
+}
+
+/// A field's value, and the values written concurrently on other devices while in conflict.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct DetailValue {
+    pub field: String,
+    pub current: DetailEdit,
+    pub conflicting: Vec<DetailEdit>,
+}
+
+fn detail_edit(e: polku_core::details::DetailEdit) -> DetailEdit {
+    DetailEdit {
+        id: e.id.to_string(),
+        field: e.field,
+        value: e.value,
+        author: e.author,
+        at: system_time(e.at),
+    }
+}
+
+/// Client details (phone, address, access instructions, ...), merged per field across devices.
+#[derive(uniffi::Object)]
+pub struct DetailsClient {
+    pub(crate) inner: Arc<Polku>,
+}
+
+#[uniffi::export]
+impl DetailsClient {
+    /// Sets a field, or clears it with `None`; settles a conflict on that field.
+    pub fn set(&self, field: String, value: Option<String>) -> Result<DetailEdit> {
+        guard("set detail", || {
+            Ok(detail_edit(
+                self.inner.details().set(&field, value.as_deref())?,
+            ))
+        })
+    }
+
+    pub fn get(&self) -> Result<Vec<DetailValue>> {
+        guard("details", || {
+            Ok(self
+                .inner
+                .details()
+                .get()?
+                .into_iter()
+                .map(|v| DetailValue {
+                    field: v.field,
+                    current: detail_edit(v.current),
+                    conflicting: v.conflicting.into_iter().map(detail_edit).collect(),
+                })
+                .collect())
+        })
+    }
+
+    pub fn history(&self, field: String) -> Result<Vec<DetailEdit>> {
+        guard("detail history", || {
+            Ok(self
+                .inner
+                .details()
+                .history(&field)?
+                .into_iter()
+                .map(detail_edit)
+                .collect())
+        })
+    }
+}

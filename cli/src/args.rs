@@ -78,6 +78,25 @@ pub enum Command {
     },
     /// The subjects this device may see (from the server).
     Subjects,
+    /// Client details (phone, address, access instructions, ...), merged per field across devices.
+    #[command(subcommand)]
+    Details(DetailsCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DetailsCmd {
+    /// Current values; fields edited concurrently on different devices show every value.
+    Show,
+    /// Set a field (replaces every value this device sees, settling a conflict).
+    Set {
+        /// preferred_name, phone, address, access_instructions, emergency_contact, language
+        field: String,
+        value: String,
+    },
+    /// Clear a field.
+    Clear { field: String },
+    /// Every edit of a field, oldest first.
+    History { field: String },
 }
 
 #[derive(Subcommand, Debug)]

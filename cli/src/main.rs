@@ -161,6 +161,56 @@ fn run(cli: &Cli) -> Result<(), Error> {
             }
             Ok(())
         }
+        Command::Details(cmd) => {
+            let p = open(cli, tz)?;
+            let d = p.details();
+            let print_edit = |e: &polku_core::details::DetailEdit| {
+                format!(
+                    "{} (by {} at {})",
+                    e.value.as_deref().unwrap_or("(cleared)"),
+                    e.author,
+                    e.at.to_rfc3339()
+                )
+            };
+            match cmd {
+                DetailsCmd::Show => {
+                    let values = d.get()?;
+                    if cli.json {
+                        println!("{}", serde_json::to_string(&values)?);
+                    } else {
+                        for v in values {
+                            println!("{}: {}", v.field, print_edit(&v.current));
+                            for c in &v.conflicting {
+                                println!("  CONFLICT, also: {}", print_edit(c));
+                            }
+                        }
+                    }
+                }
+                DetailsCmd::Set { field, value } => {
+                    let e = d.set(field, Some(value))?;
+                    if cli.json {
+                        println!("{}", serde_json::to_string(&e)?);
+                    }
+                }
+                DetailsCmd::Clear { field } => {
+                    let e = d.set(field, None)?;
+                    if cli.json {
+                        println!("{}", serde_json::to_string(&e)?);
+                    }
+                }
+                DetailsCmd::History { field } => {
+                    let h = d.history(field)?;
+                    if cli.json {
+                        println!("{}", serde_json::to_string(&h)?);
+                    } else {
+                        for e in &h {
+                            println!("{}", print_edit(e));
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
         Command::Subjects => {
             let p = open_profile(cli, tz)?;
             let subjects = runtime()?.block_on(p.sync().remote_subjects())?;

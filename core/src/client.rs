@@ -194,6 +194,11 @@ impl Polku {
         crate::questionnaire::Questionnaires { cx: &self.cx }
     }
 
+    /// Client details (phone, address, access instructions, ...), merged per field across devices.
+    pub fn details(&self) -> crate::details::Details<'_> {
+        crate::details::Details { cx: &self.cx }
+    }
+
     /// Upload, download and status of this device's sync with the county's server.
     pub fn sync(&self) -> crate::sync::Sync<'_> {
         crate::sync::Sync { cx: &self.cx }

@@ -4,6 +4,7 @@
 
 pub mod analytics;
 pub mod client;
+pub mod details;
 pub mod diary;
 pub mod error;
 pub mod fhir;

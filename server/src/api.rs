@@ -39,8 +39,8 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
         )));
     }
     serde_json::from_slice(body).map_err(|e| {
-        // serde's message names the line, column and expected shape; it does not quote values
-        // for the structures here (no untagged enums), so it is safe to return.
+        // serde's message names the line, column and expected shape and may quote a value of the
+        // request: it goes back only to the device that sent it, and 4xx answers are not logged.
         let code = match e.classify() {
             serde_json::error::Category::Data => "invalid_body",
             _ => "malformed_json",

@@ -139,6 +139,7 @@ pub fn synced_state(db: &Path) -> Vec<String> {
         "SELECT 'p|' || s.id || '|' || p.id || '|' || definition_id FROM pathway_enrollment p JOIN subject s ON s.no = p.subject_no",
         "SELECT 'v|' || id || '|' || enrollment_id || '|' || kind FROM pathway_event",
         "SELECT 'c|' || s.id || '|' || c.id FROM sync_conflict c JOIN subject s ON s.no = c.subject_no",
+        "SELECT 'd|' || s.id || '|' || d.id || '|' || field || '|' || coalesce(value, '') || '|' || base FROM detail_edit d JOIN subject s ON s.no = d.subject_no",
     ] {
         let mut stmt = conn.prepare(sql).unwrap();
         let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();

@@ -4,7 +4,7 @@
 
 use polku_core::diary::{EntryData, EntryKind, EntryQuery, NewEntry};
 use polku_e2e::{synced_state, Device, TestServer};
-use polku_server::Role;
+use polku_server::{Role, Storage};
 
 fn weight(kg: f64) -> NewEntry {
     NewEntry::new(EntryData::Weight { kg })
@@ -178,4 +178,132 @@ fn diary_written_before_enrolling_is_uploaded() {
     let other = Device::enrolled(&server.url(), &server.code(&citizen));
     other.sync().unwrap();
     assert_eq!(other.polku.diary().get(before.id).unwrap().id, before.id);
+}
+
+/// Pathway progress and questionnaire responses travel like diary entries: a nurse's device sees
+/// the citizen's enrollment, the step she completed and her PHQ-9 score.
+#[test]
+fn pathway_progress_and_questionnaires_sync_both_ways() {
+    use polku_core::pathway::Actor;
+    use polku_core::questionnaire::InstrumentId;
+    let server = TestServer::start();
+    let citizen = server.user(Role::Citizen, "Aino");
+    let nurse = server.user(Role::Professional, "Hoitaja");
+    server.storage.assign(&nurse, &citizen).unwrap();
+    let phone = Device::enrolled(&server.url(), &server.code(&citizen));
+    let laptop = Device::enrolled(&server.url(), &server.code(&nurse));
+
+    let e = phone
+        .polku
+        .pathways()
+        .enroll("t2d-care-path", Actor::Citizen)
+        .unwrap();
+    phone
+        .polku
+        .pathways()
+        .complete(e.id, "welcome", Actor::Citizen)
+        .unwrap();
+    let phq = phone
+        .polku
+        .questionnaires()
+        .answer(InstrumentId::Phq9, &[1, 1, 2, 1, 0, 1, 0, 0, 1], None)
+        .unwrap();
+    phone.sync().unwrap();
+    laptop.sync().unwrap();
+
+    let view = laptop.polku.for_subject(&citizen).unwrap();
+    let seen = view.pathways().progress(e.id).unwrap();
+    let mine = phone.polku.pathways().progress(e.id).unwrap();
+    assert_eq!(seen.finished, mine.finished);
+    assert_eq!(format!("{:?}", seen.steps), format!("{:?}", mine.steps));
+    let responses = view.questionnaires().list(None, 10).unwrap();
+    assert_eq!(responses.len(), 1);
+    assert_eq!(responses[0].id, phq.id);
+    assert_eq!(responses[0].scored.total, phq.scored.total);
+
+    assert_eq!(synced_state(&phone.path()), synced_state(&laptop.path()));
+}
+
+/// Client details merge per field: edits of different fields both stand; concurrent edits of one
+/// field show the newer by HLC and keep the other as a conflict with its author, on every device,
+/// until someone sets the field having seen both.
+#[test]
+fn client_details_merge_per_field_and_flag_concurrent_edits() {
+    let server = TestServer::start();
+    let citizen = server.user(Role::Citizen, "Aino");
+    let worker = server.user(Role::Outreach, "Kotihoitaja");
+    server.storage.assign(&worker, &citizen).unwrap();
+    let phone = Device::enrolled(&server.url(), &server.code(&citizen));
+    let tablet = Device::enrolled(&server.url(), &server.code(&worker));
+    phone.polku.details().set("phone", Some("040 111")).unwrap();
+    phone.sync().unwrap();
+    tablet.sync().unwrap();
+    let mine = tablet.polku.for_subject(&citizen).unwrap();
+
+    // Offline on both: different fields, and the same field.
+    phone
+        .polku
+        .details()
+        .set("language", Some("suomi"))
+        .unwrap();
+    mine.details()
+        .set("access_instructions", Some("avain avainsäilössä"))
+        .unwrap();
+    phone.polku.details().set("phone", Some("040 222")).unwrap();
+    mine.details().set("phone", Some("040 333")).unwrap();
+    for d in [&phone, &tablet, &phone] {
+        d.sync().unwrap();
+    }
+    let a = phone.polku.details().get().unwrap();
+    let b = tablet
+        .polku
+        .for_subject(&citizen)
+        .unwrap()
+        .details()
+        .get()
+        .unwrap();
+    assert_eq!(a, b, "both devices show the same");
+    let fields: Vec<&str> = a.iter().map(|v| v.field.as_str()).collect();
+    assert_eq!(fields, vec!["phone", "access_instructions", "language"]);
+    let phone_field = &a[0];
+    assert_eq!(
+        phone_field.conflicting.len(),
+        1,
+        "a concurrent edit is a conflict"
+    );
+    let mut values = vec![
+        phone_field.current.value.clone().unwrap(),
+        phone_field.conflicting[0].value.clone().unwrap(),
+    ];
+    values.sort();
+    assert_eq!(values, vec!["040 222", "040 333"]);
+    let mut authors = vec![
+        phone_field.current.author.clone(),
+        phone_field.conflicting[0].author.clone(),
+    ];
+    authors.sort();
+    let mut want = vec![citizen.clone(), worker.clone()];
+    want.sort();
+    assert_eq!(authors, want, "both authors are shown");
+    assert_eq!(phone.polku.sync().status().unwrap().conflicts, 1);
+
+    // The citizen confirms her number; everyone sees it settled.
+    phone.polku.details().set("phone", Some("040 222")).unwrap();
+    phone.sync().unwrap();
+    tablet.sync().unwrap();
+    let settled = tablet
+        .polku
+        .for_subject(&citizen)
+        .unwrap()
+        .details()
+        .get()
+        .unwrap();
+    assert!(settled[0].conflicting.is_empty());
+    assert_eq!(settled[0].current.value.as_deref(), Some("040 222"));
+    assert_eq!(tablet.polku.sync().status().unwrap().conflicts, 0);
+    assert_eq!(
+        phone.polku.details().history("phone").unwrap().len(),
+        4,
+        "full history kept"
+    );
 }

@@ -211,12 +211,35 @@ INSERT INTO sync_outbox (kind, record_id, subject_no, hlc)
     SELECT 'questionnaire.response', id, subject_no, printf('%016x-0000-local', created_ms) FROM questionnaire_response ORDER BY created_ms, id;
 "#;
 
+/// Client details (`details/`): each edit of a field is an immutable record naming the edits it
+/// replaced (`base`, a JSON array of ids); the field's values are the edits nothing replaced.
+const V6: &str = r#"
+CREATE TABLE detail_edit (
+    id         TEXT PRIMARY KEY NOT NULL,
+    subject_no INTEGER NOT NULL REFERENCES subject (no),
+    field      TEXT NOT NULL,
+    value      TEXT,
+    base       TEXT NOT NULL,
+    hlc        TEXT NOT NULL,
+    author     TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE INDEX detail_by_field ON detail_edit (subject_no, field);
+"#;
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
+    Migrations::new(vec![
+        M::up(V1),
+        M::up(V2),
+        M::up(V3),
+        M::up(V4),
+        M::up(V5),
+        M::up(V6),
+    ])
 }
 
 /// The schema version this build writes.
-pub const LATEST: i64 = 5;
+pub const LATEST: i64 = 6;
 
 #[cfg(test)]
 mod tests {

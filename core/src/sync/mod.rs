@@ -117,7 +117,8 @@ pub struct SyncStatus {
     pub quarantined: Vec<Quarantined>,
     /// Received operations this app version cannot apply yet (newer schema, unknown kind); kept.
     pub held: u64,
-    /// Open conflicts (forks of an entry) waiting for review.
+    /// Open conflicts waiting for review: forks of a diary entry, and client-detail fields with
+    /// concurrent values.
     pub conflicts: u64,
     pub last_success: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
@@ -309,7 +310,7 @@ impl Sync<'_> {
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             let held: i64 = c.query_row("SELECT count(*) FROM sync_held", [], |r| r.get(0))?;
-            let conflicts = open_conflicts(c)?.len() as u64;
+            let conflicts = open_conflicts(c)?.len() as u64 + crate::details::conflicted_fields(c)?;
             let last_success = get(c, KEY_LAST_OK)?
                 .and_then(|s| s.parse::<i64>().ok())
                 .and_then(|ms| Utc.timestamp_millis_opt(ms).single());
@@ -625,7 +626,9 @@ fn requeue_everything(tx: &Transaction<'_>) -> Result<()> {
              FROM pathway_event ev JOIN pathway_enrollment en ON en.id = ev.enrollment_id ORDER BY ev.at_ms;
          INSERT OR IGNORE INTO sync_outbox (kind, record_id, subject_no, hlc)
              SELECT 'questionnaire.response', id, subject_no, printf('%016x-0000-requeue', created_ms)
-             FROM questionnaire_response ORDER BY created_ms;",
+             FROM questionnaire_response ORDER BY created_ms;
+         INSERT OR IGNORE INTO sync_outbox (kind, record_id, subject_no, hlc)
+             SELECT 'details.edit', id, subject_no, hlc FROM detail_edit ORDER BY hlc;",
     )?;
     Ok(())
 }
@@ -776,6 +779,7 @@ fn purge(tx: &Transaction<'_>, subject: &str) -> Result<()> {
         "entry_version",
         "questionnaire_response",
         "pathway_enrollment",
+        "detail_edit",
     ] {
         let id = if table == "entry_version" {
             "version_id"
@@ -809,4 +813,44 @@ fn open_conflicts(c: &Connection) -> Result<Vec<ConflictRow>> {
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_its_cap_with_full_jitter() {
+        let b = Backoff {
+            attempts: 10,
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(2),
+        };
+        for n in 0..10 {
+            let cap = Duration::from_millis(100 * (1 << n)).min(Duration::from_secs(2));
+            let samples: Vec<Duration> = (0..200).map(|_| b.delay(n)).collect();
+            assert!(samples.iter().all(|d| *d <= cap), "retry {n}");
+            // Jittered: not all the same, and some in the upper half of the window.
+            assert!(samples.iter().any(|d| *d != samples[0]));
+            assert!(samples.iter().any(|d| *d > cap / 2));
+        }
+    }
+
+    #[test]
+    fn only_transient_failures_are_retried() {
+        assert!(retryable(&Error::Network("reset".into())));
+        for status in [429, 500, 503] {
+            assert!(retryable(&Error::Server {
+                status,
+                code: "x".into(),
+                message: String::new()
+            }));
+        }
+        assert!(!retryable(&Error::Server {
+            status: 401,
+            code: "device_revoked".into(),
+            message: String::new()
+        }));
+        assert!(!retryable(&Error::NotEnrolled));
+    }
 }

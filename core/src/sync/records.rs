@@ -28,6 +28,7 @@ pub(crate) const ENTRY_VERSION: &str = "diary.entry_version";
 pub(crate) const QUESTIONNAIRE_RESPONSE: &str = "questionnaire.response";
 pub(crate) const PATHWAY_ENROLLMENT: &str = "pathway.enrollment";
 pub(crate) const PATHWAY_EVENT: &str = "pathway.event";
+pub(crate) const DETAIL_EDIT: &str = "details.edit";
 
 pub(crate) const KINDS: &[Kind] = &[
     Kind {
@@ -103,6 +104,22 @@ pub(crate) const KINDS: &[Kind] = &[
             "to_version",
         ],
         has_subject: false,
+    },
+    Kind {
+        name: DETAIL_EDIT,
+        schema_version: 1,
+        table: "detail_edit",
+        id_column: "id",
+        columns: &[
+            "id",
+            "field",
+            "value",
+            "base",
+            "hlc",
+            "author",
+            "created_ms",
+        ],
+        has_subject: true,
     },
 ];
 

@@ -12,7 +12,7 @@ import uniffi.polku_ffi.*
 
 /**
  * Sync from Kotlin against a real polku-server on loopback, started by tests/kotlin/run with one
- * citizen and three one-time codes (POLKU_TEST_SERVER, POLKU_TEST_CODES).
+ * citizen and five one-time codes (POLKU_TEST_SERVER, POLKU_TEST_CODES).
  */
 class SyncBindingsTest {
     @TempDir
@@ -73,5 +73,21 @@ class SyncBindingsTest {
         }.exceptionOrNull() as PolkuException.Sync
         assertEquals("network", offline.code)
         assertTrue(offline.retryable, "an unreachable server is worth retrying")
+    }
+
+    @Test
+    fun `client details travel to the other phone and bad fields are typed errors`() = runBlocking {
+        val a = phone("g").enroll(server, codes[3], null)
+        a.details().set("phone", "040 123 4567")
+        a.details().set("access_instructions", "ovikoodi soittamalla")
+        a.sync().sync(null)
+        val b = phone("h").enroll(server, codes[4], null)
+        b.sync().sync(null)
+        val fields = b.details().get().associate { it.field to it.current.value }
+        assertEquals(mapOf("phone" to "040 123 4567", "access_instructions" to "ovikoodi soittamalla"), fields)
+
+        val bad = runCatching { a.details().set("door_code", "1234") }.exceptionOrNull()
+        assertTrue(bad is PolkuException.Validation, "$bad")
+        assertEquals("field", (bad as PolkuException.Validation).field)
     }
 }
