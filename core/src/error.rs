@@ -131,7 +131,8 @@ impl From<serde_json::Error> for Error {
     }
 }
 
-trait ClassifyName {
+/// The category of a JSON error, without its message (which can quote the input: health data).
+pub(crate) trait ClassifyName {
     fn classify_name(&self) -> &'static str;
 }
 

@@ -75,6 +75,33 @@ impl Drop for TestServer {
     }
 }
 
+/// A citizen and a worker assigned to her, each with an enrolled device, on a fresh server.
+pub struct CareTeam {
+    pub server: TestServer,
+    pub citizen: String,
+    pub worker: String,
+    pub phone: Device,
+    pub worker_device: Device,
+}
+
+impl CareTeam {
+    pub fn new(worker_role: Role) -> CareTeam {
+        let server = TestServer::start();
+        let citizen = server.user(Role::Citizen, "Aino");
+        let worker = server.user(worker_role, "Hoitaja");
+        server.storage.assign(&worker, &citizen).unwrap();
+        let phone = Device::enrolled(&server.url(), &server.code(&citizen));
+        let worker_device = Device::enrolled(&server.url(), &server.code(&worker));
+        CareTeam {
+            server,
+            citizen,
+            worker,
+            phone,
+            worker_device,
+        }
+    }
+}
+
 /// A device: an encrypted profile in its own folder.
 pub struct Device {
     pub dir: tempfile::TempDir,

@@ -3,17 +3,18 @@
 //! is held on the server for review (and audit-logged), never dropped and never slipped in.
 
 use polku_core::diary::{EntryData, NewEntry};
-use polku_e2e::{Device, TestServer};
+
 use polku_server::{Role, Storage};
 
 #[test]
 fn ended_assignment_purges_the_device_and_holds_late_writes_for_review() {
-    let server = TestServer::start();
-    let citizen = server.user(Role::Citizen, "Aino");
-    let nurse = server.user(Role::Outreach, "Outreach nurse");
-    server.storage.assign(&nurse, &citizen).unwrap();
-
-    let phone = Device::enrolled(&server.url(), &server.code(&citizen));
+    let polku_e2e::CareTeam {
+        server,
+        citizen,
+        worker: nurse,
+        phone,
+        worker_device: tablet,
+    } = polku_e2e::CareTeam::new(Role::Outreach);
     let kept = phone
         .polku
         .diary()
@@ -21,7 +22,6 @@ fn ended_assignment_purges_the_device_and_holds_late_writes_for_review() {
         .unwrap();
     phone.sync().unwrap();
 
-    let tablet = Device::enrolled(&server.url(), &server.code(&nurse));
     tablet.sync().unwrap();
     let view = tablet.polku.for_subject(&citizen).unwrap();
     assert_eq!(

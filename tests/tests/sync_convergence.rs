@@ -4,7 +4,7 @@
 
 use polku_core::diary::{EntryData, EntryKind, EntryQuery, NewEntry};
 use polku_e2e::{synced_state, Device, TestServer};
-use polku_server::{Role, Storage};
+use polku_server::Role;
 
 fn weight(kg: f64) -> NewEntry {
     NewEntry::new(EntryData::Weight { kg })
@@ -186,12 +186,13 @@ fn diary_written_before_enrolling_is_uploaded() {
 fn pathway_progress_and_questionnaires_sync_both_ways() {
     use polku_core::pathway::Actor;
     use polku_core::questionnaire::InstrumentId;
-    let server = TestServer::start();
-    let citizen = server.user(Role::Citizen, "Aino");
-    let nurse = server.user(Role::Professional, "Hoitaja");
-    server.storage.assign(&nurse, &citizen).unwrap();
-    let phone = Device::enrolled(&server.url(), &server.code(&citizen));
-    let laptop = Device::enrolled(&server.url(), &server.code(&nurse));
+    let polku_e2e::CareTeam {
+        citizen,
+        phone,
+        worker_device: laptop,
+        server: _running,
+        ..
+    } = polku_e2e::CareTeam::new(Role::Professional);
 
     let e = phone
         .polku
@@ -229,12 +230,13 @@ fn pathway_progress_and_questionnaires_sync_both_ways() {
 /// until someone sets the field having seen both.
 #[test]
 fn client_details_merge_per_field_and_flag_concurrent_edits() {
-    let server = TestServer::start();
-    let citizen = server.user(Role::Citizen, "Aino");
-    let worker = server.user(Role::Outreach, "Kotihoitaja");
-    server.storage.assign(&worker, &citizen).unwrap();
-    let phone = Device::enrolled(&server.url(), &server.code(&citizen));
-    let tablet = Device::enrolled(&server.url(), &server.code(&worker));
+    let polku_e2e::CareTeam {
+        citizen,
+        worker,
+        phone,
+        worker_device: tablet,
+        server: _running,
+    } = polku_e2e::CareTeam::new(Role::Outreach);
     phone.polku.details().set("phone", Some("040 111")).unwrap();
     phone.sync().unwrap();
     tablet.sync().unwrap();

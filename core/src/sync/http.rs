@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::protocol::ErrorBody;
-use crate::error::{Error, Result};
+use crate::error::{ClassifyName, Error, Result};
 
 /// Every request ends within this, whatever the network does (a stalled reply is a retry).
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(60);
@@ -97,24 +97,9 @@ impl Http {
             });
         }
         let a = serde_json::from_slice(&body).map_err(|e| {
-            Error::Network(format!("reply could not be read ({})", e.classify_str()))
+            Error::Network(format!("reply could not be read ({})", e.classify_name()))
         })?;
         Ok((a, body.len()))
-    }
-}
-
-trait Classify {
-    fn classify_str(&self) -> &'static str;
-}
-
-impl Classify for serde_json::Error {
-    fn classify_str(&self) -> &'static str {
-        match self.classify() {
-            serde_json::error::Category::Io => "io",
-            serde_json::error::Category::Syntax => "syntax",
-            serde_json::error::Category::Data => "data",
-            serde_json::error::Category::Eof => "cut off",
-        }
     }
 }
 
