@@ -147,6 +147,18 @@ impl PolkuClient {
     pub fn subject_id(&self) -> String {
         self.inner.subject_id().to_owned()
     }
+
+    /// The same device acting on another subject's record: a nurse's or outreach worker's view of
+    /// a person in their care (see `SyncClient.subjects()`); diary, analytics, pathways and
+    /// details then read and write that person's record.
+    pub fn for_subject(&self, subject_id: String) -> Result<Arc<PolkuClient>> {
+        guard("for subject", || {
+            Ok(Arc::new(PolkuClient {
+                inner: Arc::new(self.inner.for_subject(&subject_id)?),
+                reopen: self.reopen.clone(),
+            }))
+        })
+    }
 }
 
 #[cfg(feature = "test-hooks")]

@@ -10,6 +10,13 @@ use polku_core::Polku;
 use crate::convert::{system_time, DiaryEntry};
 use crate::error::{guard, PolkuError, Result};
 
+/// A person this device may see.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct SubjectInfo {
+    pub id: String,
+    pub name: String,
+}
+
 /// Who this device is on the server.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct DeviceEnrollment {
@@ -143,6 +150,17 @@ impl SyncClient {
             Ok(r) => Ok(r.into()),
             Err(e) => Err(e),
         }
+    }
+
+    /// The people this device may see, as the server says now: `(id, name)` pairs.
+    pub async fn subjects(&self) -> Result<Vec<SubjectInfo>> {
+        let s = futures_guard(self.inner.sync().remote_subjects()).await?;
+        Ok(s.into_iter()
+            .map(|s| SubjectInfo {
+                id: s.id,
+                name: s.name,
+            })
+            .collect())
     }
 
     pub fn status(&self) -> Result<SyncStatus> {

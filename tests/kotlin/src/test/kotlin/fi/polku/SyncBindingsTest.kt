@@ -12,7 +12,7 @@ import uniffi.polku_ffi.*
 
 /**
  * Sync from Kotlin against a real polku-server on loopback, started by tests/kotlin/run with one
- * citizen and five one-time codes (POLKU_TEST_SERVER, POLKU_TEST_CODES).
+ * citizen (six one-time codes, POLKU_TEST_CODES) and a nurse assigned to her (POLKU_TEST_NURSE_CODE).
  */
 class SyncBindingsTest {
     @TempDir
@@ -89,5 +89,22 @@ class SyncBindingsTest {
         val bad = runCatching { a.details().set("door_code", "1234") }.exceptionOrNull()
         assertTrue(bad is PolkuException.Validation, "$bad")
         assertEquals("field", (bad as PolkuException.Validation).field)
+    }
+
+    @Test
+    fun `a nurse's device sees the people in her care and their records`() = runBlocking {
+        val citizen = phone("i").enroll(server, codes[5], null)
+        citizen.diary().add(NewEntry(measuredAt = null, note = null, data = EntryData.Weight(77.5)))
+        citizen.sync().sync(null)
+
+        val nurse = phone("nurse").enroll(server, System.getenv("POLKU_TEST_NURSE_CODE"), "laptop")
+        assertEquals("professional", nurse.sync().status().enrollment!!.role)
+        nurse.sync().sync(null)
+        val subjects = nurse.sync().subjects()
+        assertEquals(listOf(citizen.subjectId()), subjects.map { it.id })
+        assertEquals("Kotlin Test", subjects[0].name)
+        val record = nurse.forSubject(subjects[0].id)
+        val weights = record.diary().today().map { it.data }.filterIsInstance<EntryData.Weight>().map { it.kg }
+        assertTrue(77.5 in weights, "$weights")
     }
 }
