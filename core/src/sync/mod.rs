@@ -484,8 +484,15 @@ impl Sync<'_> {
         progress: Option<&dyn ProgressListener>,
     ) -> Result<()> {
         let mut after = 0i64;
+        let mut remaining: u64 = self.cx.store.read(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM sync_outbox WHERE state = 'pending'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )? as u64)
+        })?;
         loop {
-            let (ops, remaining) = self.cx.store.read(|c| outbox_batch(c, after))?;
+            let ops = self.cx.store.read(|c| outbox_batch(c, after))?;
             let Some(last) = ops.last() else {
                 return Ok(());
             };
@@ -521,11 +528,12 @@ impl Sync<'_> {
                 }
                 Ok(())
             })?;
+            remaining = remaining.saturating_sub(resp.results.len() as u64);
             if let Some(p) = progress {
                 p.on_progress(SyncProgress {
                     phase: SyncPhase::Push,
                     done: report.pushed + report.duplicates + report.quarantined,
-                    remaining: Some(remaining.saturating_sub(resp.results.len() as u64)),
+                    remaining: Some(remaining),
                 });
             }
         }
@@ -641,13 +649,8 @@ pub fn retryable(e: &Error) -> bool {
     }
 }
 
-/// The next pending operations after `after`, and how many are pending in all.
-fn outbox_batch(c: &Connection, after: i64) -> Result<(Vec<Op>, u64)> {
-    let remaining: i64 = c.query_row(
-        "SELECT count(*) FROM sync_outbox WHERE state = 'pending' AND device_seq > ?1",
-        [after],
-        |r| r.get(0),
-    )?;
+/// The next pending operations after `after`.
+fn outbox_batch(c: &Connection, after: i64) -> Result<Vec<Op>> {
     let mut stmt = c.prepare_cached(
         "SELECT o.device_seq, o.kind, o.record_id, s.id, o.hlc FROM sync_outbox o
          JOIN subject s ON s.no = o.subject_no
@@ -679,7 +682,7 @@ fn outbox_batch(c: &Connection, after: i64) -> Result<(Vec<Op>, u64)> {
             payload,
         });
     }
-    Ok((ops, remaining as u64))
+    Ok(ops)
 }
 
 fn subject_no(tx: &Transaction<'_>, id: &str) -> Result<i64> {

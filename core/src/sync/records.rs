@@ -342,8 +342,9 @@ fn invalid(code: &'static str, reason: impl Into<String>) -> Invalid {
 
 /// The checks the server makes before storing an operation; the device applies the same
 /// rules when it receives one. Kinds or schema versions newer than this build pass the envelope
-/// checks only: they are kept for a newer app, never dropped.
-pub fn check_op(op: &super::protocol::Op) -> Result<(), Invalid> {
+/// checks only: they are kept for a newer app, never dropped. `payload_text` is the payload as
+/// it will be stored (the caller serialises it once).
+pub fn check_op(op: &super::protocol::Op, payload_text: &str) -> Result<(), Invalid> {
     if uuid::Uuid::parse_str(&op.op_id).is_err() {
         return Err(invalid("invalid_op_id", "op_id must be a UUID"));
     }
@@ -380,7 +381,7 @@ pub fn check_op(op: &super::protocol::Op) -> Result<(), Invalid> {
     let Some(obj) = op.payload.as_object() else {
         return Err(invalid("invalid_payload", "payload must be a JSON object"));
     };
-    let size = op.payload.to_string().len();
+    let size = payload_text.len();
     if size > super::protocol::MAX_PAYLOAD_BYTES {
         return Err(invalid(
             "payload_too_large",

@@ -382,7 +382,8 @@ impl SqliteStorage {
                 reason: Some(reason),
             })
         };
-        if let Err(bad) = polku_core::sync::check_op(&op) {
+        let payload_text = op.payload.to_string();
+        if let Err(bad) = polku_core::sync::check_op(&op, &payload_text) {
             return refuse(OpStatus::Rejected, bad.code, bad.reason);
         }
         if !allowed.iter().any(|s| s == &op.stream) {
@@ -398,7 +399,7 @@ impl SqliteStorage {
                     "INSERT OR IGNORE INTO review_op (op_id, stream, device_id, user_id, kind, payload, received_ms, reason)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'assignment ended before upload')",
                 )?
-                .execute(params![op.op_id, op.stream, auth.device_id, auth.user_id, op.kind, op.payload.to_string(), now])?;
+                .execute(params![op.op_id, op.stream, auth.device_id, auth.user_id, op.kind, payload_text, now])?;
                 Self::audit_row(
                     tx,
                     auth,
@@ -441,7 +442,7 @@ impl SqliteStorage {
             op.hlc,
             op.kind,
             op.schema_version,
-            op.payload.to_string(),
+            payload_text,
             now,
             future
         ])?;
@@ -683,21 +684,21 @@ impl Storage for SqliteStorage {
             let now = now_ms();
             let mut written: Vec<String> = Vec::new();
             let mut out = Vec::with_capacity(ops.len());
+            let mut last_seq = 0;
             for op in ops {
                 let stream = op.stream.clone();
                 let seq = op.device_seq;
                 let r = Self::push_one(tx, auth, &allowed, op, now)?;
                 if r.status == OpStatus::Applied {
-                    tx.prepare_cached(
-                        "UPDATE device SET last_seq = max(last_seq, ?2) WHERE id = ?1",
-                    )?
-                    .execute(params![auth.device_id, seq])?;
+                    last_seq = last_seq.max(seq);
                     if auth.role.reads_others() && !written.contains(&stream) {
                         written.push(stream);
                     }
                 }
                 out.push(r);
             }
+            tx.prepare_cached("UPDATE device SET last_seq = max(last_seq, ?2) WHERE id = ?1")?
+                .execute(params![auth.device_id, last_seq])?;
             for s in &written {
                 Self::audit_row(tx, auth, s, "write", None)?;
             }
