@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
+use polku_core::keys::hex;
 use polku_core::sync::hlc::{Hlc, MAX_FORWARD_DRIFT_MS};
 use polku_core::sync::protocol::*;
 use ring::rand::SecureRandom;
@@ -114,16 +115,12 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-fn random_bytes<const N: usize>() -> [u8; N] {
+fn random_bytes<const N: usize>() -> ApiResult<[u8; N]> {
     let mut b = [0u8; N];
     ring::rand::SystemRandom::new()
         .fill(&mut b)
-        .expect("the OS random source failed");
-    b
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+        .map_err(|_| ApiError::Internal("the OS random source failed".into()))?;
+    Ok(b)
 }
 
 fn sha256_hex(s: &str) -> String {
@@ -133,13 +130,18 @@ fn sha256_hex(s: &str) -> String {
 /// Crockford base32 without I, L, O, U: easy to read aloud and type on a phone.
 const CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-fn new_code() -> String {
-    let raw = random_bytes::<12>();
+fn new_code() -> ApiResult<String> {
+    let raw = random_bytes::<12>()?;
     let chars: String = raw
         .iter()
         .map(|b| CODE_ALPHABET[(*b & 31) as usize] as char)
         .collect();
-    format!("{}-{}-{}", &chars[0..4], &chars[4..8], &chars[8..12])
+    Ok(format!(
+        "{}-{}-{}",
+        &chars[0..4],
+        &chars[4..8],
+        &chars[8..12]
+    ))
 }
 
 fn normalise_code(code: &str) -> String {
@@ -161,7 +163,7 @@ impl SqliteStorage {
                 format!("{} already holds a Polku server", data.display()),
             ));
         }
-        write_secret(&key, &hex(&random_bytes::<32>()))?;
+        write_secret(&key, &hex(&random_bytes::<32>()?))?;
         Self::open(data)
     }
 
@@ -502,7 +504,7 @@ impl Storage for SqliteStorage {
                 "the code must expire within 1 second – 7 days",
             ));
         }
-        let code = new_code();
+        let code = new_code()?;
         self.write(|tx| {
             Self::user(tx, user_id)?;
             let now = now_ms();
@@ -585,7 +587,7 @@ impl Storage for SqliteStorage {
 
     fn enroll(&self, code: &str, device_name: Option<&str>) -> ApiResult<EnrollResponse> {
         let hash = sha256_hex(&normalise_code(code));
-        let token = hex(&random_bytes::<32>());
+        let token = hex(&random_bytes::<32>()?);
         let device_id = uuid::Uuid::new_v4().to_string();
         let name = device_name.map(|n| n.chars().take(100).collect::<String>());
         self.write(|tx| {
