@@ -209,7 +209,7 @@ impl Rng {
         Rng(seed.max(1))
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         // xorshift64*: small, seedable, good enough to pick faults.
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
@@ -342,7 +342,7 @@ async fn proxy_conn(
         let fault = if !faults.load(std::sync::atomic::Ordering::SeqCst) {
             Fault::Pass
         } else {
-            match r.next() % 10 {
+            match r.next_u64() % 10 {
                 0 => Fault::DropRequest,
                 1 => Fault::DropReply,
                 2 => Fault::Twice,
@@ -353,7 +353,7 @@ async fn proxy_conn(
                 _ => Fault::Pass,
             }
         };
-        (fault, r.next(), r.next() % 40, r.next())
+        (fault, r.next_u64(), r.next_u64() % 40, r.next_u64())
     };
     let path = String::from_utf8_lossy(&req[..req.len().min(40)])
         .split_whitespace()

@@ -29,7 +29,7 @@ fn acknowledged_entries_survive_kill_9() {
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
-        let kill_after = 20 + (seed.next() % 400) as usize;
+        let kill_after = 20 + (seed.next_u64() % 400) as usize;
         let mut got = 0;
         while got < kill_after {
             match lines.next() {

@@ -19,7 +19,7 @@ fn trial(seed: u64) -> Result<(), String> {
         .map(|_| Device::enrolled(&proxy.url(), &server.code(&citizen)))
         .collect();
     let mut rng = polku_e2e::Rng::new(seed);
-    let mut next = move || rng.next();
+    let mut next = move || rng.next_u64();
     let mut written: BTreeSet<String> = BTreeSet::new();
     proxy.set_faults(true);
     for round in 0..4 {

@@ -57,7 +57,7 @@ fn device_killed_during_sync_loses_and_duplicates_nothing() {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let kill_after = 10 + (s.next() % 150) as usize;
+        let kill_after = 10 + (s.next_u64() % 150) as usize;
         for _ in 0..kill_after {
             let l = lines
                 .next()
@@ -170,7 +170,7 @@ fn server_killed_during_pushes_keeps_every_acknowledged_operation() {
         for e in device.polku.diary().add_many(news).unwrap() {
             written.insert(e.id.to_string());
         }
-        let delay = Duration::from_millis(5 + s.next() % 120);
+        let delay = Duration::from_millis(5 + s.next_u64() % 120);
         let killer = std::thread::spawn(move || {
             std::thread::sleep(delay);
             server.kill();

@@ -370,7 +370,7 @@ fn request_decoder_fuzz() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(20261123);
     let mut rng = polku_e2e::Rng::new(seed);
-    let mut next = move || rng.next();
+    let mut next = move || rng.next_u64();
     let valid = json!({"ops": [weight_op("s", 1)]}).to_string().into_bytes();
     let pull_body = br#"{"epoch":"e","streams":[{"id":"s","after":3}],"max_bytes":1000}"#.to_vec();
     let server = TestServer::start();

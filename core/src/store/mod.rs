@@ -216,7 +216,7 @@ fn open_connection(
         let cipher: Option<String> = conn
             .query_row("PRAGMA cipher_version", [], |r| r.get(0))
             .optional()?;
-        if cipher.map_or(true, |v| v.is_empty()) {
+        if cipher.is_none_or(|v| v.is_empty()) {
             return Err(OpenFailure::Other(Error::EncryptionUnavailable));
         }
         // SQLCipher logs decryption failures to stderr itself; the typed error already says it.

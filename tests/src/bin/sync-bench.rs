@@ -5,6 +5,7 @@
 //! 2. incremental sync of one new operation: bytes and round-trip time;
 //! 3. the server under 200 simulated devices at once, each pushing 50 operations and pulling:
 //!    operations/s and p50/p99 request latency.
+//!
 //! Usage: cargo run --release -p polku-e2e --bin sync-bench -- [N]   (default 100000)
 
 use std::io::BufRead;
@@ -190,6 +191,7 @@ fn main() {
     );
     fleet_bench(&url, fleet);
     let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// 200 devices at once: enroll, push 50 operations in one request, pull; latency per request.
