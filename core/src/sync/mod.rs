@@ -53,11 +53,18 @@ pub(crate) fn enqueue_now(
     enqueue(tx, kind, record_id, cx.subject_no, &hlc.to_string())
 }
 
-/// The highest stamp this device has issued or seen, to restart its clock after it.
+/// The highest stamp this device has issued or seen, to restart its clock after it: the newest
+/// queued record (local stamps rise with `device_seq`, so this is one rowid lookup, not a scan of
+/// an outbox that may hold a whole unsynced history) or the stamp saved at the last sync.
 pub(crate) fn hlc_floor(store: &Store) -> Result<Option<String>> {
     store.read(|c| {
-        let queued: Option<String> =
-            c.query_row("SELECT max(hlc) FROM sync_outbox", [], |r| r.get(0))?;
+        let queued: Option<String> = c
+            .query_row(
+                "SELECT hlc FROM sync_outbox ORDER BY device_seq DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
         let saved = get(c, KEY_HLC)?;
         Ok(queued.max(saved))
     })

@@ -130,13 +130,7 @@ pub(crate) fn kind(name: &str) -> Option<&'static Kind> {
 /// The payload of record `id` of `kind`, or `None` if the row is gone (never, for immutable
 /// records, unless its subject was purged from this device).
 pub(crate) fn payload(c: &Connection, kind: &Kind, id: &str) -> Result<Option<Value>> {
-    let sql = format!(
-        "SELECT {} FROM {} WHERE {} = ?1",
-        kind.columns.join(", "),
-        kind.table,
-        kind.id_column
-    );
-    let mut stmt = c.prepare_cached(&sql)?;
+    let mut stmt = c.prepare_cached(&kind_sql(kind).select)?;
     let row = stmt
         .query_row([id], |r| {
             let mut m = Map::new();
@@ -212,7 +206,7 @@ pub(crate) fn apply(
         vals.push(SqlValue::Integer(first_of_entry as i64));
     }
     let n = tx
-        .prepare_cached(insert_sql(kind))?
+        .prepare_cached(&kind_sql(kind).insert)?
         .execute(rusqlite::params_from_iter(vals.iter()))?;
     if n == 0 {
         return Ok(Applied::AlreadyHere);
@@ -223,10 +217,16 @@ pub(crate) fn apply(
     Ok(Applied::Inserted)
 }
 
-/// `INSERT OR IGNORE` of a kind's payload columns (+ subject, + derived columns for entries),
-/// built once per process.
-fn insert_sql(kind: &Kind) -> &'static str {
-    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+struct KindSql {
+    /// The payload columns of one record by id.
+    select: String,
+    /// `INSERT OR IGNORE` of the payload columns (+ subject, + derived columns for entries).
+    insert: String,
+}
+
+/// A kind's statements, built once per process (they run once per synced operation).
+fn kind_sql(kind: &Kind) -> &'static KindSql {
+    static SQL: std::sync::OnceLock<Vec<KindSql>> = std::sync::OnceLock::new();
     let all = SQL.get_or_init(|| {
         KINDS
             .iter()
@@ -242,11 +242,19 @@ fn insert_sql(kind: &Kind) -> &'static str {
                     .map(|i| format!("?{i}"))
                     .collect::<Vec<_>>()
                     .join(", ");
-                format!(
-                    "INSERT OR IGNORE INTO {} ({}) VALUES ({placeholders})",
-                    k.table,
-                    cols.join(", ")
-                )
+                KindSql {
+                    select: format!(
+                        "SELECT {} FROM {} WHERE {} = ?1",
+                        k.columns.join(", "),
+                        k.table,
+                        k.id_column
+                    ),
+                    insert: format!(
+                        "INSERT OR IGNORE INTO {} ({}) VALUES ({placeholders})",
+                        k.table,
+                        cols.join(", ")
+                    ),
+                }
             })
             .collect()
     });
