@@ -117,8 +117,8 @@ fn bench_insert(dir: &Path) {
         let mut stmt = c
             .prepare(
                 "INSERT INTO entry_version (version_id, entry_id, version, subject_no, kind, at_ms, utc_offset_s,
-                    author, created_ms, note, data, value, value2, tag, marker, deleted_reason, is_head, import_key)
-                 VALUES (?1, ?2, 1, 1, 'glucose', ?3, 7200, 'a', ?4, NULL, ?5, ?6, NULL, 'meter', NULL, NULL, 1, NULL)",
+                    author, created_ms, note, data, value, value2, tag, marker, deleted_reason, is_head, import_key, hlc)
+                 VALUES (?1, ?2, 1, 1, 'glucose', ?3, 7200, 'a', ?4, NULL, ?5, ?6, NULL, 'meter', NULL, NULL, 1, NULL, ?7)",
             )
             .unwrap();
         let mut one = |i: i64| {
@@ -128,7 +128,8 @@ fn bench_insert(dir: &Path) {
                 base.timestamp_millis() + i * 60_000,
                 now.timestamp_millis(),
                 data,
-                5.0 + (i % 70) as f64 / 10.0
+                5.0 + (i % 70) as f64 / 10.0,
+                format!("{:016x}-0000-bench", now.timestamp_millis() + i)
             ])
             .unwrap();
         };
