@@ -19,8 +19,12 @@ fn weights(d: &Device) -> Vec<f64> {
             ..Default::default()
         })
         .unwrap();
-    let mut v: Vec<f64> = page
-        .entries
+    sorted_kg(&page.entries)
+}
+
+/// The weights of `entries`, ascending.
+fn sorted_kg(entries: &[polku_core::diary::Entry]) -> Vec<f64> {
+    let mut v: Vec<f64> = entries
         .iter()
         .map(|e| match e.data {
             EntryData::Weight { kg } => kg,
@@ -100,16 +104,11 @@ fn scenario(order: &[usize]) {
         );
         let c = &conflicts[0];
         assert_eq!(c.entry_id, shared.id);
-        let mut values: Vec<f64> = c
-            .versions
-            .iter()
-            .map(|v| match v.data {
-                EntryData::Weight { kg } => kg,
-                _ => unreachable!(),
-            })
-            .collect();
-        values.sort_by(f64::total_cmp);
-        assert_eq!(values, vec![79.0, 79.5], "both values are shown");
+        assert_eq!(
+            sorted_kg(&c.versions),
+            vec![79.0, 79.5],
+            "both values are shown"
+        );
         assert!(c.versions.iter().all(|v| v.author == citizen));
     }
 
