@@ -30,23 +30,62 @@ pub fn generate_database_key() -> Result<Vec<u8>> {
 pub struct PolkuClient {
     inner: Arc<Polku>,
     /// Kept to reopen the profile after enrolling (the record takes the server identity).
-    reopen: (std::path::PathBuf, DbKey, chrono_tz::Tz),
+    reopen: Reopen,
+}
+
+#[derive(Clone)]
+struct Reopen {
+    path: std::path::PathBuf,
+    key: DbKey,
+    tz: chrono_tz::Tz,
+    content: Option<std::path::PathBuf>,
 }
 
 impl PolkuClient {
-    fn open_key(path: std::path::PathBuf, key: DbKey, tz: chrono_tz::Tz) -> Result<Arc<Self>> {
-        let inner = Polku::open_with(
-            &path,
-            &key,
-            OpenOptions {
-                tz,
-                ..Default::default()
-            },
-        )?;
+    fn open_key(r: Reopen) -> Result<Arc<Self>> {
+        let mut opts = OpenOptions {
+            tz: r.tz,
+            ..Default::default()
+        };
+        if let Some(dir) = &r.content {
+            opts = opts.with_content_dir(dir);
+        }
+        let inner = Polku::open_with(&r.path, &r.key, opts)?;
         Ok(Arc::new(PolkuClient {
             inner: Arc::new(inner),
-            reopen: (path, key, tz),
+            reopen: r,
         }))
+    }
+
+    fn open_at(
+        path: String,
+        keys: Arc<dyn KeyProvider>,
+        time_zone: Option<String>,
+        content: Option<String>,
+    ) -> Result<Arc<Self>> {
+        let tz = match time_zone {
+            Some(name) => polku_core::time::parse_tz(&name)?,
+            None => polku_core::DEFAULT_TZ,
+        };
+        let content = match content {
+            None => None,
+            Some(d) if std::path::Path::new(&d).is_dir() => Some(std::path::PathBuf::from(d)),
+            Some(d) => {
+                return Err(polku_core::Error::validation(
+                    "content_dir",
+                    d,
+                    "an existing folder holding pathways/ and questionnaires/",
+                )
+                .into())
+            }
+        };
+        let key = DbKey::from_slice(&keys.database_key()?)?;
+        Self::open_key(Reopen {
+            path: std::path::PathBuf::from(path),
+            key,
+            tz,
+            content,
+        })
     }
 }
 
@@ -66,8 +105,8 @@ impl PolkuClient {
             .enroll(&server, &code, device_name.as_deref())
             .await;
         e?;
-        let (path, key, tz) = self.reopen.clone();
-        guard("reopen after enroll", || Self::open_key(path, key, tz))
+        let r = self.reopen.clone();
+        guard("reopen after enroll", || Self::open_key(r))
     }
 }
 
@@ -81,13 +120,21 @@ impl PolkuClient {
         keys: Arc<dyn KeyProvider>,
         time_zone: Option<String>,
     ) -> Result<Arc<Self>> {
+        guard("open", || Self::open_at(path, keys, time_zone, None))
+    }
+
+    /// `open`, with the county's published content: `content_dir/pathways/` (pathway
+    /// definitions) and `content_dir/questionnaires/` (the licensed questionnaire wording,
+    /// docs/questionnaires.md). A bad file is a typed error naming the file, item and field.
+    #[uniffi::constructor]
+    pub fn open_with_content(
+        path: String,
+        keys: Arc<dyn KeyProvider>,
+        time_zone: Option<String>,
+        content_dir: String,
+    ) -> Result<Arc<Self>> {
         guard("open", || {
-            let tz = match time_zone {
-                Some(name) => polku_core::time::parse_tz(&name)?,
-                None => polku_core::DEFAULT_TZ,
-            };
-            let key = DbKey::from_slice(&keys.database_key()?)?;
-            Self::open_key(std::path::PathBuf::from(path), key, tz)
+            Self::open_at(path, keys, time_zone, Some(content_dir))
         })
     }
 
@@ -441,13 +488,18 @@ impl QuestionnaireClient {
         instrument: Instrument,
         language: Language,
     ) -> QuestionnaireDefinition {
-        definition(instrument.into(), language.into())
+        self.inner
+            .questionnaires()
+            .form(instrument.into(), language.into())
+            .into()
     }
 
-    /// Scores and stores a response (answer values in item order). `authored_at = None` is now.
+    /// Scores and stores a response (answer values in item order) given on the form shown in
+    /// `language`. `authored_at = None` is now.
     pub fn answer(
         &self,
         instrument: Instrument,
+        language: Language,
         answers: Vec<i32>,
         authored_at: Option<SystemTime>,
     ) -> Result<QuestionnaireResult> {
@@ -457,7 +509,7 @@ impl QuestionnaireClient {
             Ok(self
                 .inner
                 .questionnaires()
-                .answer(instrument.into(), &answers, at)?
+                .answer(instrument.into(), language.into(), &answers, at)?
                 .into())
         })
     }

@@ -598,53 +598,63 @@ pub struct ScoreBand {
     pub label: String,
 }
 
+/// An instrument as the respondent sees it in one language.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct QuestionnaireDefinition {
     pub instrument: Instrument,
+    pub language: Language,
     pub title: String,
     pub instructions: String,
     pub items: Vec<QuestionnaireItem>,
     pub bands: Vec<ScoreBand>,
+    /// The publication the items and scoring follow.
     pub source: String,
+    /// The wording version (recorded with each response given in this language).
+    pub wording_version: String,
+    /// False when the wording is not a validated version of the instrument: show a notice.
+    pub wording_validated: bool,
+    pub wording_source: String,
 }
 
-pub(crate) fn definition(
-    id: polku_core::questionnaire::InstrumentId,
-    lang: polku_core::questionnaire::Lang,
-) -> QuestionnaireDefinition {
-    let ins = id.instrument();
-    QuestionnaireDefinition {
-        instrument: id.into(),
-        title: ins.title.get(lang).into(),
-        instructions: ins.instructions.get(lang).into(),
-        items: ins
-            .items
-            .iter()
-            .map(|i| QuestionnaireItem {
-                link_id: i.link_id.into(),
-                text: i.text.get(lang).into(),
-                choices: i
-                    .options
-                    .iter()
-                    .map(|o| AnswerChoice {
-                        value: o.value.into(),
-                        points: o.points.into(),
-                        text: o.text.get(lang).into(),
-                    })
-                    .collect(),
-            })
-            .collect(),
-        bands: ins
-            .bands
-            .iter()
-            .map(|b| ScoreBand {
-                code: b.code.into(),
-                min: b.min,
-                max: b.max,
-                label: b.label.get(lang).into(),
-            })
-            .collect(),
-        source: ins.source.into(),
+impl From<polku_core::questionnaire::Form> for QuestionnaireDefinition {
+    fn from(f: polku_core::questionnaire::Form) -> Self {
+        QuestionnaireDefinition {
+            instrument: f.instrument.into(),
+            language: f.language.into(),
+            title: f.title,
+            instructions: f.instructions,
+            items: f
+                .items
+                .into_iter()
+                .map(|i| QuestionnaireItem {
+                    link_id: i.link_id.into(),
+                    text: i.text,
+                    choices: i
+                        .options
+                        .into_iter()
+                        .map(|o| AnswerChoice {
+                            value: o.value.into(),
+                            points: o.points.into(),
+                            text: o.text,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            bands: f
+                .bands
+                .into_iter()
+                .map(|b| ScoreBand {
+                    code: b.code.into(),
+                    min: b.min,
+                    max: b.max,
+                    label: b.label,
+                })
+                .collect(),
+            source: f.scoring_source.into(),
+            wording_version: f.version,
+            wording_validated: f.validated,
+            wording_source: f.wording_source,
+        }
     }
 }
 
@@ -666,6 +676,10 @@ pub struct QuestionnaireResult {
     pub max_total: u32,
     pub band: String,
     pub flags: Vec<CareTeamFlag>,
+    /// The language the form was shown in (`None` for responses from before it was recorded).
+    pub language: Option<Language>,
+    /// The wording version the form was shown in.
+    pub wording_version: String,
 }
 
 impl From<polku_core::questionnaire::Response> for QuestionnaireResult {
@@ -689,6 +703,8 @@ impl From<polku_core::questionnaire::Response> for QuestionnaireResult {
                     reason: f.reason,
                 })
                 .collect(),
+            language: r.language.map(Into::into),
+            wording_version: r.wording,
         }
     }
 }

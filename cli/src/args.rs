@@ -31,6 +31,10 @@ pub struct Cli {
     /// Act on this subject's record (a professional's or outreach worker's device; see `subjects`).
     #[arg(long, global = true, value_name = "ID")]
     pub subject: Option<String>,
+    /// The county's published content: `pathways/` (pathway definitions) and `questionnaires/`
+    /// (licensed questionnaire wording; docs/questionnaires.md).
+    #[arg(long, global = true, value_name = "DIR", env = "POLKU_CONTENT_DIR")]
+    pub content_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -169,6 +173,14 @@ pub enum QuestionnaireCmd {
         answers: String,
         #[arg(long, value_name = "RFC3339")]
         at: Option<String>,
+        /// The language the form was shown in (its wording version is recorded).
+        #[arg(long, default_value = "fi")]
+        lang: String,
+    },
+    /// Check the county's questionnaire wording files before publishing them.
+    CheckWording {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// Stored responses, newest first.
     List {

@@ -310,20 +310,40 @@ fn diary(p: &Polku, cmd: &DiaryCmd, json_out: bool) -> Result<(), Error> {
 }
 
 fn questionnaire(cli: &Cli, tz: chrono_tz::Tz, cmd: &QuestionnaireCmd) -> Result<(), Error> {
-    use polku_core::questionnaire::{InstrumentId, Lang};
+    use polku_core::questionnaire::{InstrumentId, Lang, Wording, Wordings};
     match cmd {
         QuestionnaireCmd::Show { instrument, lang } => {
-            output::instrument(
-                InstrumentId::parse(instrument)?.instrument(),
-                Lang::parse(lang)?,
-                cli.json,
-            );
+            let form = wordings(cli)?.form(InstrumentId::parse(instrument)?, Lang::parse(lang)?);
+            output::form(&form, cli.json);
+            Ok(())
+        }
+        QuestionnaireCmd::CheckWording { files } => {
+            let mut all = Wordings::builtin();
+            let mut checked = Vec::new();
+            let mut problems = Vec::new();
+            for f in files {
+                let name = f.display().to_string();
+                let text = std::fs::read_to_string(f)?;
+                match Wording::parse(&name, &text).and_then(|w| {
+                    let w2 = w.clone();
+                    all.add(&name, w).map(|()| w2)
+                }) {
+                    Ok(w) => checked.push((name, w)),
+                    Err(Error::Import(p)) => problems.extend(p),
+                    Err(e) => return Err(e),
+                }
+            }
+            if !problems.is_empty() {
+                return Err(Error::Import(problems));
+            }
+            output::wordings_checked(&checked, cli.json);
             Ok(())
         }
         QuestionnaireCmd::Answer {
             instrument,
             answers,
             at,
+            lang,
         } => {
             let id = InstrumentId::parse(instrument)?;
             let values = answers
@@ -339,7 +359,8 @@ fn questionnaire(cli: &Cli, tz: chrono_tz::Tz, cmd: &QuestionnaireCmd) -> Result
                 .map(|s| time::parse_rfc3339("at", s))
                 .transpose()?;
             let p = open(cli, tz)?;
-            output::response(&p.questionnaires().answer(id, &values, at)?, cli.json);
+            let lang = Lang::parse(lang)?;
+            output::response(&p.questionnaires().answer(id, lang, &values, at)?, cli.json);
             Ok(())
         }
         QuestionnaireCmd::List { instrument, limit } => {
@@ -442,7 +463,34 @@ fn open_profile(cli: &Cli, tz: chrono_tz::Tz) -> Result<Polku, Error> {
     }
     let pass = passphrase(cli, false)?;
     let key = keys::derive_from_passphrase(&pass, &salt, false)?;
-    open_db(&db, &key, tz)
+    let mut opts = OpenOptions {
+        tz,
+        ..Default::default()
+    };
+    if let Some(dir) = content_dir(cli)? {
+        opts = opts.with_content_dir(&dir);
+    }
+    Polku::open_with(&db, &key, opts)
+}
+
+/// `--content-dir`, which must exist when given.
+fn content_dir(cli: &Cli) -> Result<Option<std::path::PathBuf>, Error> {
+    match &cli.content_dir {
+        Some(d) if !d.is_dir() => Err(Error::validation(
+            "content-dir",
+            d.display(),
+            "an existing folder holding pathways/ and questionnaires/",
+        )),
+        d => Ok(d.clone()),
+    }
+}
+
+/// The questionnaire wording in use: built-in, replaced by `--content-dir`'s questionnaires/.
+fn wordings(cli: &Cli) -> Result<std::sync::Arc<polku_core::questionnaire::Wordings>, Error> {
+    let dir = content_dir(cli)?
+        .map(|d| d.join("questionnaires"))
+        .filter(|d| d.is_dir());
+    polku_core::questionnaire::Wordings::from_dir(dir.as_deref())
 }
 
 /// Opens the profile database `db` with `key`, days and "now" in `tz`.

@@ -345,31 +345,68 @@ pub fn bp_report(r: &BpReport, from: DateTime<Utc>, to: DateTime<Utc>, json_out:
     }
 }
 
-pub fn instrument(
-    ins: &polku_core::questionnaire::Instrument,
-    lang: polku_core::questionnaire::Lang,
-    json_out: bool,
-) {
+pub fn form(f: &polku_core::questionnaire::Form, json_out: bool) {
     if json_out {
-        let items: Vec<Value> = ins
+        let items: Vec<Value> = f
             .items
             .iter()
-            .map(|i| json!({ "link_id": i.link_id, "text": i.text.get(lang), "options": i.options.iter().map(|o| json!({ "value": o.value, "points": o.points, "text": o.text.get(lang) })).collect::<Vec<_>>() }))
+            .map(|i| json!({ "link_id": i.link_id, "text": i.text, "options": i.options.iter().map(|o| json!({ "value": o.value, "points": o.points, "text": o.text })).collect::<Vec<_>>() }))
             .collect();
-        let bands: Vec<Value> = ins.bands.iter().map(|b| json!({ "code": b.code, "min": b.min, "max": b.max, "label": b.label.get(lang) })).collect();
-        print_json(
-            &json!({ "instrument": ins.id, "title": ins.title.get(lang), "instructions": ins.instructions.get(lang), "items": items, "bands": bands, "source": ins.source }),
-        );
+        let bands: Vec<Value> = f
+            .bands
+            .iter()
+            .map(|b| json!({ "code": b.code, "min": b.min, "max": b.max, "label": b.label }))
+            .collect();
+        print_json(&json!({
+            "instrument": f.instrument, "language": f.language, "title": f.title, "instructions": f.instructions,
+            "items": items, "bands": bands, "source": f.scoring_source,
+            "wording": { "version": f.version, "validated": f.validated, "source": f.wording_source },
+        }));
         return;
     }
-    println!("{}\n{}\n", ins.title.get(lang), ins.instructions.get(lang));
-    for (n, i) in ins.items.iter().enumerate() {
-        println!("{}. {}", n + 1, i.text.get(lang));
-        for o in i.options {
-            println!("     {} = {}", o.value, o.text.get(lang));
+    println!("{}\n{}\n", f.title, f.instructions);
+    for (n, i) in f.items.iter().enumerate() {
+        println!("{}. {}", n + 1, i.text);
+        for o in &i.options {
+            println!("     {} = {}", o.value, o.text);
         }
     }
-    println!("\nSource: {}", ins.source);
+    println!("\nSource: {}", f.scoring_source);
+    println!(
+        "Wording: {} ({}){}",
+        f.version,
+        f.wording_source,
+        if f.validated {
+            ""
+        } else {
+            "\nNOTICE: not a validated version of this questionnaire"
+        }
+    );
+}
+
+pub fn wordings_checked(checked: &[(String, polku_core::questionnaire::Wording)], json_out: bool) {
+    use polku_core::questionnaire::wording::lang_code;
+    if json_out {
+        let v: Vec<Value> = checked
+            .iter()
+            .map(|(file, w)| json!({ "file": file, "instrument": w.instrument, "language": lang_code(w.language), "version": w.version, "validated": w.validated }))
+            .collect();
+        print_json(&v);
+        return;
+    }
+    for (file, w) in checked {
+        println!(
+            "{file}: ok, {} in {}, version {}{}",
+            w.instrument.as_str(),
+            lang_code(w.language),
+            w.version,
+            if w.validated {
+                ", validated"
+            } else {
+                ", NOT marked validated"
+            }
+        );
+    }
 }
 
 pub fn response(r: &polku_core::questionnaire::Response, json_out: bool) {

@@ -425,6 +425,85 @@ fn questionnaires_show_answer_list() {
     assert!(text.contains("URGENT FLAG phq9_item9"), "{text}");
 }
 
+/// The county's content folder: its licensed questionnaire wording is shown, recorded on answers
+/// and checked before publishing.
+#[test]
+fn county_wording_is_checked_shown_and_recorded() {
+    let h = Home::new();
+    let content = h.0.path().join("content");
+    let qdir = content.join("questionnaires");
+    std::fs::create_dir_all(&qdir).unwrap();
+    let items: Vec<Value> = (1..=7)
+        .map(|n| serde_json::json!({ "text": format!("county item {n}"), "options": ["c0", "c1", "c2", "c3"] }))
+        .collect();
+    let mut file = serde_json::json!({
+        "instrument": "gad7", "language": "fi", "version": "county-2026-1",
+        "source": "Test publisher", "validated": true, "title": "GAD-7",
+        "instructions": "County instructions", "items": items,
+    });
+    let path = qdir.join("gad7-fi.json");
+    std::fs::write(&path, file.to_string()).unwrap();
+    let p = path.to_str().unwrap();
+
+    let ok = h.json(&["questionnaire", "check-wording", p]);
+    assert_eq!(ok[0]["instrument"], "gad7");
+    assert_eq!(ok[0]["language"], "fi");
+    assert_eq!(ok[0]["version"], "county-2026-1");
+
+    let c = content.to_str().unwrap();
+    let show = h.json(&["--content-dir", c, "questionnaire", "show", "gad7"]);
+    assert_eq!(show["items"][6]["text"], "county item 7");
+    assert_eq!(show["wording"]["validated"], true);
+    let builtin = h.json(&["questionnaire", "show", "gad7"]);
+    assert_eq!(builtin["wording"]["version"], "polku-1");
+    assert_eq!(builtin["wording"]["validated"], false);
+    let text = String::from_utf8(h.run(&["questionnaire", "show", "gad7"]).stdout).unwrap();
+    assert!(text.contains("NOTICE: not a validated version"), "{text}");
+
+    let r = h.json(&[
+        "--content-dir",
+        c,
+        "questionnaire",
+        "answer",
+        "gad7",
+        "1,1,1,1,1,1,1",
+    ]);
+    assert_eq!(r["wording"], "county-2026-1");
+    assert_eq!(r["language"], "fi");
+    let r = h.json(&[
+        "questionnaire",
+        "answer",
+        "gad7",
+        "0,0,0,0,0,0,0",
+        "--lang",
+        "sv",
+    ]);
+    assert_eq!(
+        (r["wording"].as_str(), r["language"].as_str()),
+        (Some("polku-1"), Some("sv"))
+    );
+
+    // A broken file: exit 2, each problem naming the file, item and field; the profile refuses
+    // to open on it rather than silently showing other texts.
+    file["items"][3]["options"] = serde_json::json!(["c0", "c1"]);
+    std::fs::write(&path, file.to_string()).unwrap();
+    let (code, e) = h.json_err(&["questionnaire", "check-wording", p]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        e["problems"][0]["message"],
+        format!("{p}: item 4 (gad7-4), field `options`: 2 answer texts for 4 choices (values 0–3)")
+    );
+    let (code, _) = h.json_err(&["--content-dir", c, "questionnaire", "list"]);
+    assert_eq!(code, 2);
+    let (code, e) = h.json_err(&[
+        "--content-dir",
+        "/nonexistent/polku",
+        "questionnaire",
+        "list",
+    ]);
+    assert_eq!((code, e["field"].as_str()), (2, Some("content-dir")));
+}
+
 #[test]
 fn pathway_commands() {
     let h = Home::new();

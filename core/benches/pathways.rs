@@ -13,7 +13,7 @@ use std::time::{Duration as StdDuration, Instant};
 use chrono::{Duration, TimeZone, Utc};
 use polku_core::diary::*;
 use polku_core::pathway::Actor;
-use polku_core::questionnaire::InstrumentId;
+use polku_core::questionnaire::{InstrumentId, Lang};
 use polku_core::time::{in_zone, FixedClock};
 use polku_core::{DbKey, OpenOptions, Polku};
 
@@ -112,7 +112,12 @@ fn main() {
                     .unwrap();
                 client
                     .questionnaires()
-                    .answer(InstrumentId::Findrisc, &[2, 1, 1, 0, 1, 1, 1, 2], None)
+                    .answer(
+                        InstrumentId::Findrisc,
+                        Lang::Fi,
+                        &[2, 1, 1, 0, 1, 1, 1, 2],
+                        None,
+                    )
                     .unwrap();
             }
             1 => {
@@ -126,6 +131,7 @@ fn main() {
                     .questionnaires()
                     .answer(
                         InstrumentId::Rbdi,
+                        Lang::Fi,
                         &[3, 3, 2, 2, 3, 2, 2, 2, 3, 2, 2, 3, 2],
                         None,
                     )
@@ -135,7 +141,8 @@ fn main() {
                     .questionnaires()
                     .answer(
                         InstrumentId::Phq9,
-                        &[1, 1, 1, 1, 0, 1, 0, 0, (c % 2) as i64],
+                        Lang::Fi,
+                        &[1, 1, 1, 1, 0, 1, 0, 0, c % 2],
                         None,
                     )
                     .unwrap();

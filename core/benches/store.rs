@@ -8,6 +8,7 @@
 //! 2. Glucose analytics over one year of 5-minute CGM readings (105 120 rows) from the encrypted
 //!    store, with a bare SELECT of the same rows as the floor.
 //! 3. Opening an encrypted store of 1 000 000 entries and running the "today" query.
+//!
 //! Set POLKU_BENCH_QUICK=1 for a short smoke run.
 
 use std::path::Path;

@@ -26,6 +26,22 @@ pub struct OpenOptions {
     /// A folder of the county's published pathway definitions (`<id>@<version>.json`), added to
     /// the built-in ones.
     pub pathway_dir: Option<std::path::PathBuf>,
+    /// A folder of the county's questionnaire wording files (docs/questionnaires.md): the
+    /// licensed validated texts, replacing the built-in wording per instrument and language.
+    pub questionnaire_dir: Option<std::path::PathBuf>,
+}
+
+impl OpenOptions {
+    /// Takes the county's published content from `dir`: `pathways/` (definitions) and
+    /// `questionnaires/` (wording), each where present.
+    pub fn with_content_dir(self, dir: &Path) -> OpenOptions {
+        let sub = |name: &str| Some(dir.join(name)).filter(|d| d.is_dir());
+        OpenOptions {
+            pathway_dir: sub("pathways"),
+            questionnaire_dir: sub("questionnaires"),
+            ..self
+        }
+    }
 }
 
 impl Default for OpenOptions {
@@ -34,6 +50,7 @@ impl Default for OpenOptions {
             tz: DEFAULT_TZ,
             clock: Arc::new(SystemClock),
             pathway_dir: None,
+            questionnaire_dir: None,
         }
     }
 }
@@ -52,6 +69,8 @@ pub(crate) struct Context {
     pub clock: Arc<dyn Clock>,
     /// This device's hybrid logical clock, shared by every subject view (stamps sync operations).
     pub hlc: Arc<crate::sync::hlc::HlcClock>,
+    /// The questionnaire wording in use (built-in, or the county's licensed texts).
+    pub wordings: Arc<crate::questionnaire::Wordings>,
 }
 
 impl Context {
@@ -66,6 +85,7 @@ impl Context {
             tz: self.tz,
             clock: self.clock.clone(),
             hlc: self.hlc.clone(),
+            wordings: self.wordings.clone(),
         }
     }
 }
@@ -109,6 +129,7 @@ impl Polku {
                 Arc::new(r)
             }
         };
+        let wordings = crate::questionnaire::Wordings::from_dir(opts.questionnaire_dir.as_deref())?;
         // Identities are created with the profile and never change: sync (issue 3) keys on them.
         let subject = store.profile_get_or_init("subject_id", || Uuid::new_v4().to_string())?;
         let device_id = store.profile_get_or_init("device_id", || Uuid::new_v4().to_string())?;
@@ -130,6 +151,7 @@ impl Polku {
                 tz: opts.tz,
                 clock: opts.clock,
                 hlc,
+                wordings,
             },
             registry,
         })

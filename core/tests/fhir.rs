@@ -143,14 +143,14 @@ fn validate(resource: &Value, sd: &Value) -> Vec<String> {
                     let items = step(parent, &names[names.len() - 1]);
                     let matching = items
                         .iter()
-                        .filter(|item| fixed_of(el).map_or(true, |f| **item == f))
+                        .filter(|item| fixed_of(el).is_none_or(|f| **item == f))
                         .filter(|item| {
                             fixed.iter().all(|(rel, f, required)| {
                                 let found = resolve(vec![**item], rel);
                                 if found.is_empty() {
                                     !required
                                 } else {
-                                    found.iter().any(|v| *v == *f)
+                                    found.contains(f)
                                 }
                             })
                         })
@@ -395,7 +395,7 @@ fn validator_catches_violations() {
 
 #[test]
 fn questionnaire_response_conforms_to_kanta_phr_profile() {
-    use polku_core::questionnaire::{to_fhir, InstrumentId, Lang};
+    use polku_core::questionnaire::{InstrumentId, Lang};
     let p = profile();
     let sd = load("FIPHRSDQuestionnairesResponsesR4.json");
     for (id, answers) in [
@@ -407,13 +407,23 @@ fn questionnaire_response_conforms_to_kanta_phr_profile() {
         ),
         (InstrumentId::Findrisc, vec![2, 1, 1, 0, 1, 1, 0, 2]),
     ] {
-        let r = p
-            .polku
-            .questionnaires()
-            .answer(id, &answers, Some(hki(2026, 11, 21, 9, 30)))
-            .unwrap();
         for lang in [Lang::Fi, Lang::Sv, Lang::En] {
-            let qr = to_fhir(&r, lang);
+            let q = p.polku.questionnaires();
+            let r = q
+                .answer(id, lang, &answers, Some(hki(2026, 11, 21, 9, 30)))
+                .unwrap();
+            let qr = q.fhir(&r);
+            let form = q.form(id, lang);
+            assert_eq!(
+                qr["language"],
+                polku_core::questionnaire::wording::lang_code(lang)
+            );
+            assert_eq!(
+                qr["questionnaire"],
+                format!("urn:polku:questionnaire:{}|polku-1", id.as_str())
+            );
+            // The texts are those of the form the person answered.
+            assert_eq!(qr["item"][0]["text"], form.items[0].text.as_str());
             let errors = validate(&qr, &sd);
             assert!(
                 errors.is_empty(),
@@ -436,7 +446,7 @@ fn questionnaire_response_conforms_to_kanta_phr_profile() {
     }
     // The validator rejects a response without `source` (1..1 in the profile).
     let r = p.polku.questionnaires().list(None, 1).unwrap().remove(0);
-    let mut bad = polku_core::questionnaire::to_fhir(&r, Lang::Fi);
+    let mut bad = p.polku.questionnaires().fhir(&r);
     bad.as_object_mut().unwrap().remove("source");
     assert!(validate(&bad, &sd)
         .iter()

@@ -5,7 +5,7 @@ use common::*;
 use polku_core::diary::*;
 use polku_core::pathway::definition::{parse, Registry};
 use polku_core::pathway::{Actor, StepState};
-use polku_core::questionnaire::InstrumentId;
+use polku_core::questionnaire::{InstrumentId, Lang};
 use polku_core::Error;
 
 fn states(p: &polku_core::pathway::Progress) -> Vec<(String, StepState)> {
@@ -115,7 +115,12 @@ fn ninety_days_of_the_t2d_path_day_by_day() {
                 // FINDRISC answered; the HbA1c visit done by the nurse.
                 p.polku
                     .questionnaires()
-                    .answer(InstrumentId::Findrisc, &[2, 1, 1, 0, 1, 1, 1, 2], None)
+                    .answer(
+                        InstrumentId::Findrisc,
+                        Lang::Fi,
+                        &[2, 1, 1, 0, 1, 1, 1, 2],
+                        None,
+                    )
                     .unwrap();
                 paths.complete(e.id, "hba1c", Actor::Professional).unwrap();
             }
@@ -335,6 +340,7 @@ fn adolescent_referral_on_item_9_and_urgent_flag() {
         .questionnaires()
         .answer(
             InstrumentId::Rbdi,
+            Lang::Fi,
             &[3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2],
             None,
         )
@@ -349,7 +355,12 @@ fn adolescent_referral_on_item_9_and_urgent_flag() {
     p.clock.set(p.polku.now() + Duration::minutes(30));
     p.polku
         .questionnaires()
-        .answer(InstrumentId::Phq9, &[1, 1, 0, 1, 0, 0, 0, 0, 1], None)
+        .answer(
+            InstrumentId::Phq9,
+            Lang::Fi,
+            &[1, 1, 0, 1, 0, 0, 0, 0, 1],
+            None,
+        )
         .unwrap();
     let pr = paths.progress(e.id).unwrap();
     assert_eq!(state_of(&pr, "phq9"), StepState::Done);
@@ -466,7 +477,12 @@ fn caseload_across_subjects_urgent_first() {
         .unwrap();
     // Client b reports thoughts of self-harm; client a's record stays separate.
     b.questionnaires()
-        .answer(InstrumentId::Phq9, &[0, 0, 0, 0, 0, 0, 0, 0, 2], None)
+        .answer(
+            InstrumentId::Phq9,
+            Lang::Fi,
+            &[0, 0, 0, 0, 0, 0, 0, 0, 2],
+            None,
+        )
         .unwrap();
     assert!(a.questionnaires().list(None, 0).unwrap().is_empty());
     assert_eq!(
@@ -563,7 +579,6 @@ fn published_new_version_leaves_running_enrollments_until_migrated() {
     );
     assert_eq!(state("t2d-basics-short"), StepState::Available);
     // A broken published file stops the open with the file named, instead of being half-loaded.
-    drop(paths);
     drop(p);
     std::fs::write(published.join("broken@1.json"), "{\"id\": \"broken\"").unwrap();
     let err = polku_core::Polku::open_with(

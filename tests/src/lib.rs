@@ -162,7 +162,7 @@ pub fn synced_state(db: &Path) -> Vec<String> {
     let mut out = Vec::new();
     for sql in [
         "SELECT 'e|' || s.id || '|' || version_id || '|' || entry_id || '|' || version || '|' || data || '|' || coalesce(note, '') || '|' || coalesce(deleted_reason, '') || '|' || is_head || '|' || author FROM entry_version e JOIN subject s ON s.no = e.subject_no",
-        "SELECT 'q|' || s.id || '|' || q.id || '|' || answers FROM questionnaire_response q JOIN subject s ON s.no = q.subject_no",
+        "SELECT 'q|' || s.id || '|' || q.id || '|' || answers || '|' || ifnull(language, '-') || '|' || ifnull(wording, '-') FROM questionnaire_response q JOIN subject s ON s.no = q.subject_no",
         "SELECT 'p|' || s.id || '|' || p.id || '|' || definition_id FROM pathway_enrollment p JOIN subject s ON s.no = p.subject_no",
         "SELECT 'v|' || id || '|' || enrollment_id || '|' || kind FROM pathway_event",
         "SELECT 'c|' || s.id || '|' || c.id FROM sync_conflict c JOIN subject s ON s.no = c.subject_no",

@@ -184,7 +184,7 @@ fn diary_written_before_enrolling_is_uploaded() {
 #[test]
 fn pathway_progress_and_questionnaires_sync_both_ways() {
     use polku_core::pathway::Actor;
-    use polku_core::questionnaire::InstrumentId;
+    use polku_core::questionnaire::{InstrumentId, Lang};
     let polku_e2e::CareTeam {
         citizen,
         phone,
@@ -206,7 +206,12 @@ fn pathway_progress_and_questionnaires_sync_both_ways() {
     let phq = phone
         .polku
         .questionnaires()
-        .answer(InstrumentId::Phq9, &[1, 1, 2, 1, 0, 1, 0, 0, 1], None)
+        .answer(
+            InstrumentId::Phq9,
+            Lang::Sv,
+            &[1, 1, 2, 1, 0, 1, 0, 0, 1],
+            None,
+        )
         .unwrap();
     phone.sync().unwrap();
     laptop.sync().unwrap();
@@ -218,8 +223,10 @@ fn pathway_progress_and_questionnaires_sync_both_ways() {
     assert_eq!(format!("{:?}", seen.steps), format!("{:?}", mine.steps));
     let responses = view.questionnaires().list(None, 10).unwrap();
     assert_eq!(responses.len(), 1);
-    assert_eq!(responses[0].id, phq.id);
-    assert_eq!(responses[0].scored.total, phq.scored.total);
+    // The whole response arrives, with the language and wording version the form was shown in.
+    assert_eq!(responses[0], phq);
+    assert_eq!(responses[0].language, Some(Lang::Sv));
+    assert_eq!(responses[0].wording, "polku-1");
 
     assert_eq!(synced_state(&phone.path()), synced_state(&laptop.path()));
 }

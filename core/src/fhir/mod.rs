@@ -47,11 +47,7 @@ impl FhirExport<'_> {
         let mut responses = questionnaires.list(None, MAX_PAGE)?;
         responses.retain(|r| in_period(r.authored.to_utc()));
         responses.reverse();
-        resources.extend(
-            responses
-                .iter()
-                .map(|r| crate::questionnaire::to_fhir(r, crate::questionnaire::Lang::Fi)),
-        );
+        resources.extend(responses.iter().map(|r| questionnaires.fhir(r)));
         Ok(json!({
             "resourceType": "Bundle",
             "id": Uuid::new_v4().to_string(),

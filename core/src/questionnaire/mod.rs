@@ -3,6 +3,9 @@
 //! says so. A stored response is immutable: answering again adds a new response.
 
 pub mod instruments;
+pub mod wording;
+
+pub use wording::{Form, Wording, Wordings};
 
 use chrono::{DateTime, FixedOffset, Utc};
 use rusqlite::{params, OptionalExtension, Row};
@@ -59,7 +62,7 @@ impl InstrumentId {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Lang {
     Fi,
@@ -243,6 +246,10 @@ pub struct Response {
     pub author: String,
     pub created_at: DateTime<Utc>,
     pub scored: Scored,
+    /// The language the form was shown in (`None` for responses from before it was recorded).
+    pub language: Option<Lang>,
+    /// The wording version the form was shown in (`wording::Wording::version`).
+    pub wording: String,
 }
 
 pub struct Questionnaires<'a> {
@@ -250,14 +257,22 @@ pub struct Questionnaires<'a> {
 }
 
 impl Questionnaires<'_> {
-    /// Scores and stores a response. `authored = None` means now.
+    /// The instrument as shown in `lang`: the county's wording where it published one.
+    pub fn form(&self, id: InstrumentId, lang: Lang) -> Form {
+        self.cx.wordings.form(id, lang)
+    }
+
+    /// Scores and stores a response given on the form shown in `lang` (its wording version is
+    /// recorded with it). `authored = None` means now.
     pub fn answer(
         &self,
         id: InstrumentId,
+        lang: Lang,
         answers: &[i64],
         authored: Option<DateTime<FixedOffset>>,
     ) -> Result<Response> {
         let scored = score(id, answers)?;
+        let wording = self.cx.wordings.get(id, lang).version.clone();
         let now = time::stored_precision(self.cx.clock.now());
         let authored =
             time::stored_precision(authored.unwrap_or_else(|| time::in_zone(now, self.cx.tz)));
@@ -269,11 +284,14 @@ impl Questionnaires<'_> {
             author: self.cx.author.clone(),
             created_at: now,
             scored,
+            language: Some(lang),
+            wording,
         };
         self.cx.store.write(|tx| {
             tx.execute(
                 "INSERT INTO questionnaire_response (id, subject_no, instrument, authored_ms, utc_offset_s, author,
-                    created_ms, answers, total, band, flags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    created_ms, answers, total, band, flags, language, wording)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![
                     r.id.to_string(),
                     self.cx.subject_no,
@@ -286,6 +304,8 @@ impl Questionnaires<'_> {
                     r.scored.total,
                     r.scored.band,
                     serde_json::to_string(&r.scored.flags)?,
+                    wording::lang_code(lang),
+                    r.wording,
                 ],
             )?;
             crate::sync::enqueue_now(
@@ -297,6 +317,12 @@ impl Questionnaires<'_> {
             Ok(())
         })?;
         Ok(r)
+    }
+
+    /// The response as a Kanta PHR `QuestionnaireResponse` (see `to_fhir`), in the language it
+    /// was answered in (Finnish for responses that did not record one).
+    pub fn fhir(&self, r: &Response) -> Value {
+        to_fhir(r, &self.cx.wordings, Lang::Fi)
     }
 
     /// Responses newest first, optionally of one instrument.
@@ -331,7 +357,7 @@ impl Questionnaires<'_> {
     }
 }
 
-const COLUMNS: &str = "id, (SELECT id FROM subject WHERE no = subject_no), instrument, authored_ms, utc_offset_s, author, created_ms, answers";
+const COLUMNS: &str = "id, (SELECT id FROM subject WHERE no = subject_no), instrument, authored_ms, utc_offset_s, author, created_ms, answers, language, wording";
 
 fn row_to_response(r: &Row<'_>) -> rusqlite::Result<Response> {
     let conv = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
@@ -351,6 +377,13 @@ fn row_to_response(r: &Row<'_>) -> rusqlite::Result<Response> {
         author: r.get(5)?,
         created_at: time::from_ms(r.get(6)?),
         scored,
+        language: r
+            .get::<_, Option<String>>(8)?
+            .and_then(|l| Lang::parse(&l).ok()),
+        // Devices from before wording was recorded only had the built-in wording.
+        wording: r
+            .get::<_, Option<String>>(9)?
+            .unwrap_or_else(|| wording::BUILTIN_VERSION.to_owned()),
     })
 }
 
@@ -358,9 +391,15 @@ fn row_to_response(r: &Row<'_>) -> rusqlite::Result<Response> {
 /// Kanta PHR Questionnaire resources; until then the app's own URN names them.
 pub const QUESTIONNAIRE_CANONICAL: &str = "urn:polku:questionnaire:";
 
-/// The response as a Kanta PHR `QuestionnaireResponse` (fiphr-sd-questionnaireresponse-r4).
-pub fn to_fhir(r: &Response, lang: Lang) -> Value {
+/// The response as a Kanta PHR `QuestionnaireResponse` (fiphr-sd-questionnaireresponse-r4), in
+/// the language it was answered in (`lang` for responses that did not record one). `questionnaire`
+/// names the wording version answered (`url|version`); item and answer texts are included only
+/// when this device holds that wording, so an export never shows a text the person did not read.
+pub fn to_fhir(r: &Response, wordings: &Wordings, lang: Lang) -> Value {
     let ins = r.scored.instrument.instrument();
+    let lang = r.language.unwrap_or(lang);
+    let w = wordings.get(r.scored.instrument, lang);
+    let texts_known = w.version == r.wording;
     let patient = format!("Patient/{}", r.subject);
     let band_label = ins
         .bands
@@ -371,35 +410,37 @@ pub fn to_fhir(r: &Response, lang: Lang) -> Value {
     let mut items: Vec<Value> = ins
         .items
         .iter()
+        .zip(&w.items)
         .zip(&r.scored.answers)
-        .map(|(item, v)| {
-            let opt = item.options.iter().find(|o| o.value == *v);
-            json!({
-                "linkId": item.link_id,
-                "text": item.text.get(lang),
-                "answer": [{ "valueCoding": {
-                    "system": format!("{QUESTIONNAIRE_CANONICAL}{}:answers", ins.id.as_str()),
-                    "code": v.to_string(),
-                    "display": opt.map(|o| o.text.get(lang)).unwrap_or(""),
-                } }]
-            })
+        .map(|((item, iw), v)| {
+            let mut coding = json!({
+                "system": format!("{QUESTIONNAIRE_CANONICAL}{}:answers", ins.id.as_str()),
+                "code": v.to_string(),
+            });
+            let mut out = json!({ "linkId": item.link_id });
+            if texts_known {
+                out["text"] = iw.text.clone().into();
+                if let Some(k) = item.options.iter().position(|o| o.value == *v) {
+                    coding["display"] = iw.options[k].clone().into();
+                }
+            }
+            out["answer"] = json!([{ "valueCoding": coding }]);
+            out
         })
         .collect();
     items.push(json!({ "linkId": "total", "text": "total", "answer": [{ "valueInteger": r.scored.total }] }));
     let text = format!(
         "{}: {} / {} ({band_label})",
-        ins.title.get(lang),
-        r.scored.total,
-        r.scored.max_total
+        w.title, r.scored.total, r.scored.max_total
     );
     json!({
         "resourceType": "QuestionnaireResponse",
         "id": r.id.to_string(),
         "meta": { "profile": ["http://phr.kanta.fi/StructureDefinition/fiphr-sd-questionnaireresponse-r4"] },
-        "language": match lang { Lang::Fi => "fi", Lang::Sv => "sv", Lang::En => "en" },
+        "language": wording::lang_code(lang),
         "text": { "status": "generated", "div": format!("<div xmlns=\"http://www.w3.org/1999/xhtml\">{}</div>", text.replace('&', "&amp;").replace('<', "&lt;")) },
         "identifier": { "system": "urn:ietf:rfc:3986", "value": format!("urn:uuid:{}", r.id) },
-        "questionnaire": format!("{QUESTIONNAIRE_CANONICAL}{}", ins.id.as_str()),
+        "questionnaire": format!("{QUESTIONNAIRE_CANONICAL}{}|{}", ins.id.as_str(), r.wording),
         "status": "completed",
         "subject": { "reference": patient },
         "authored": r.authored.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),

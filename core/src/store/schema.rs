@@ -227,6 +227,14 @@ CREATE TABLE detail_edit (
 CREATE INDEX detail_by_field ON detail_edit (subject_no, field);
 "#;
 
+/// Questionnaire responses record the language and wording version the form was shown in
+/// (questionnaire/wording.rs). Responses made before were all answered on the built-in wording.
+const V7: &str = r#"
+ALTER TABLE questionnaire_response ADD COLUMN language TEXT;
+ALTER TABLE questionnaire_response ADD COLUMN wording TEXT;
+UPDATE questionnaire_response SET wording = 'polku-1';
+"#;
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
@@ -235,11 +243,12 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V4),
         M::up(V5),
         M::up(V6),
+        M::up(V7),
     ])
 }
 
 /// The schema version this build writes.
-pub const LATEST: i64 = 6;
+pub const LATEST: i64 = 7;
 
 #[cfg(test)]
 mod tests {
@@ -312,6 +321,29 @@ mod tests {
             .query_row("SELECT record_id FROM sync_outbox", [], |r| r.get(0))
             .unwrap();
         assert_eq!(queued, "v", "history made before sync is queued for upload");
+    }
+
+    #[test]
+    fn responses_from_before_v7_are_marked_as_answered_on_the_builtin_wording() {
+        let mut old = Connection::open_in_memory().unwrap();
+        migrations().to_version(&mut old, 6).unwrap();
+        old.execute_batch(
+            "INSERT INTO subject (no, id) VALUES (1, 's');
+             INSERT INTO questionnaire_response (id, subject_no, instrument, authored_ms, utc_offset_s,
+             author, created_ms, answers, total, band, flags)
+             VALUES ('r', 1, 'gad7', 0, 7200, 'a', 0, '[0,0,0,0,0,0,0]', 0, 'minimal', '[]')",
+        )
+        .unwrap();
+        migrations().to_latest(&mut old).unwrap();
+        let (language, wording): (Option<String>, String) = old
+            .query_row(
+                "SELECT language, wording FROM questionnaire_response",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        // Before V7 only the built-in wording existed; the language was not recorded.
+        assert_eq!((language, wording.as_str()), (None, "polku-1"));
     }
 
     #[test]

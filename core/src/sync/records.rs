@@ -70,6 +70,8 @@ pub(crate) const KINDS: &[Kind] = &[
             "total",
             "band",
             "flags",
+            "language",
+            "wording",
         ],
         has_subject: true,
     },

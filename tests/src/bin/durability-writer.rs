@@ -26,7 +26,7 @@ fn main() {
     loop {
         i += 1;
         // Alternate single writes and small batches (one transaction each).
-        let batch = if i % 3 == 0 { 5 } else { 1 };
+        let batch = if i.is_multiple_of(3) { 5 } else { 1 };
         let news: Vec<NewEntry> = (0..batch)
             .map(|k| NewEntry::new(EntryData::Note).note(format!("durability {i}/{k}")))
             .collect();

@@ -207,22 +207,62 @@ class PolkuBindingsTest {
         assertEquals(listOf(0, 1, 2, 3), phq.items[8].choices.map { it.value })
         assertEquals("Lähes joka päivä", phq.items[0].choices[3].text)
         assertEquals(13, q.definition(Instrument.RBDI, Language.SV).items.size)
+        // The shell must say when a form is not a validated version of the instrument.
+        assertEquals("polku-1", phq.wordingVersion)
+        assertFalse(phq.wordingValidated)
+        assertTrue(q.definition(Instrument.PHQ9, Language.EN).wordingValidated)
 
-        val r = q.answer(Instrument.PHQ9, listOf(2, 2, 1, 2, 1, 1, 1, 0, 1), null)
+        val r = q.answer(Instrument.PHQ9, Language.FI, listOf(2, 2, 1, 2, 1, 1, 1, 0, 1), null)
+        assertEquals(Language.FI, r.language)
+        assertEquals("polku-1", r.wordingVersion)
         assertEquals(11u, r.total)
         assertEquals(27u, r.maxTotal)
         assertEquals("moderate", r.band)
         assertTrue(r.flags.single().urgent, "PHQ-9 item 9 >= 1 is urgent")
 
-        val rbdi = q.answer(Instrument.RBDI, List(13) { 3 }, null)
+        val rbdi = q.answer(Instrument.RBDI, Language.SV, List(13) { 3 }, null)
         assertEquals(13u, rbdi.total)
         assertTrue(rbdi.flags.isEmpty())
 
-        val bad = assertThrows(PolkuException.Validation::class.java) { q.answer(Instrument.GAD7, listOf(0, 0, 0, 4, 0, 0, 0), null) }
+        val bad = assertThrows(PolkuException.Validation::class.java) { q.answer(Instrument.GAD7, Language.FI, listOf(0, 0, 0, 4, 0, 0, 0), null) }
         assertEquals("answers[4] (gad7-4)", bad.field)
         assertEquals("0–3", bad.allowed)
         assertEquals(2, q.list(null, 0u).size)
         assertEquals(listOf(r.id), q.list(Instrument.PHQ9, 10u).map { it.id })
+    }
+
+    @Test
+    fun `the county's licensed wording replaces the built-in one`() {
+        val content = dir.resolve("content")
+        val questionnaires = content.resolve("questionnaires").also { it.toFile().mkdirs() }
+        val items = (1..7).joinToString(",") { n ->
+            "{\"text\": \"county item $n\", \"options\": [\"c0\", \"c1\", \"c2\", \"c3\"]}"
+        }
+        questionnaires.resolve("gad7-sv.json").toFile().writeText(
+            """{"instrument": "gad7", "language": "sv", "version": "county-2026-1",
+                "source": "Test publisher", "validated": true, "title": "GAD-7",
+                "instructions": "County instructions", "items": [$items]}"""
+        )
+        val q = PolkuClient.openWithContent(db(), FixedKey(key), "Europe/Helsinki", content.toString()).questionnaires()
+        val form = q.definition(Instrument.GAD7, Language.SV)
+        assertEquals("county item 7", form.items[6].text)
+        assertEquals(listOf(0, 1, 2, 3), form.items[6].choices.map { it.points })
+        assertTrue(form.wordingValidated)
+        assertEquals("county-2026-1", q.answer(Instrument.GAD7, Language.SV, List(7) { 1 }, null).wordingVersion)
+
+        // A broken file is a typed error naming the file, item and field.
+        questionnaires.resolve("gad7-sv.json").toFile().writeText(
+            """{"instrument": "gad7", "language": "sv", "version": "county-2026-2",
+                "source": "Test publisher", "validated": true, "title": "GAD-7",
+                "instructions": "County instructions", "items": [${items.substringBeforeLast(",{")}]}"""
+        )
+        val e = assertThrows(PolkuException.ImportRejected::class.java) {
+            PolkuClient.openWithContent(db(), FixedKey(key), "Europe/Helsinki", content.toString())
+        }
+        assertTrue(e.problems.single().message.endsWith("gad7-sv.json: field `items`: 6 items, but gad7 has 7 (in the published order)"), e.problems.toString())
+        assertThrows(PolkuException.Validation::class.java) {
+            PolkuClient.openWithContent(db(), FixedKey(key), null, dir.resolve("missing").toString())
+        }
     }
 
     @Test
@@ -242,7 +282,7 @@ class PolkuBindingsTest {
         assertEquals(StepState.LOCKED, p.steps.single { it.stepId == "referral" }.state)
 
         // Severe R-BDI (all 5s = 39): PHQ-9 opens and the referral opens at once.
-        client.questionnaires().answer(Instrument.RBDI, List(13) { 5 }, null)
+        client.questionnaires().answer(Instrument.RBDI, Language.FI, List(13) { 5 }, null)
         p = paths.progress(e.id)
         assertEquals(StepState.DONE, p.steps.single { it.stepId == "rbdi" }.state)
         assertEquals(StepState.AVAILABLE, p.steps.single { it.stepId == "phq9" }.state)
