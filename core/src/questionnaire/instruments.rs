@@ -6,10 +6,11 @@
 //!   1–2 → 0, 3 → 1, 4 → 2, 5 → 3; total 0–39.
 //! - FINDRISC: Lindström & Tuomilehto, Diabetes Care 2003;26:725 (Finnish Diabetes Association form).
 //!
-//! The English PHQ-9 and GAD-7 wording is the published one. The Finnish and Swedish wording, and the
-//! R-BDI statements, are this project's translations written after the published forms' meaning: before
-//! clinical use replace them with the validated translations the county licenses (the item order,
-//! answer values and scoring do not change).
+//! The texts here are the built-in wording (`wording.rs`, version `polku-1`). The English PHQ-9
+//! and GAD-7 wording is the published one. The Finnish and Swedish texts, the R-BDI statements and
+//! the FINDRISC texts are this project's own, written after the published forms' meaning and
+//! marked not validated. A county replaces them with the validated versions it licenses, as
+//! wording files (docs/questionnaires.md); item order, answer values and scoring stay here.
 
 use super::{AnswerOption, Band, Instrument, InstrumentId, Item, Text};
 
