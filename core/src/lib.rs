@@ -4,6 +4,7 @@
 
 pub mod analytics;
 pub mod client;
+mod content;
 pub mod details;
 pub mod diary;
 pub mod error;

@@ -189,13 +189,7 @@ impl Registry {
 
     /// Adds the `*.json` definitions of `dir` (an operator's published pathways).
     pub fn load_dir(&mut self, dir: &Path) -> Result<()> {
-        let mut files: Vec<_> = std::fs::read_dir(dir)?
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
-        files.sort();
-        for f in files {
+        for f in crate::content::json_files(dir)? {
             let text = std::fs::read_to_string(&f)?;
             self.add(parse(&f.display().to_string(), &text)?)?;
         }

@@ -255,15 +255,9 @@ impl Wordings {
     /// Replaces the built-in wording with the `*.json` files of `dir`, one file per instrument
     /// and language. Nothing is replaced unless every file is valid.
     pub fn load_dir(&mut self, dir: &Path) -> Result<()> {
-        let mut files: Vec<_> = std::fs::read_dir(dir)?
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
-        files.sort();
         let mut next = self.clone();
         let mut all: Vec<ImportProblem> = Vec::new();
-        for f in files {
+        for f in crate::content::json_files(dir)? {
             let name = f.display().to_string();
             let text = std::fs::read_to_string(&f)?;
             match Wording::parse(&name, &text).and_then(|w| next.add(&name, w)) {

@@ -259,7 +259,7 @@ class PolkuBindingsTest {
         val e = assertThrows(PolkuException.ImportRejected::class.java) {
             PolkuClient.openWithContent(db(), FixedKey(key), "Europe/Helsinki", content.toString())
         }
-        assertTrue(e.problems.single().message.endsWith("gad7-sv.json: field `items`: 6 items, but gad7 has 7 (in the published order)"), e.problems.toString())
+        assertTrue(e.problems.single().problem.endsWith("gad7-sv.json: field `items`: 6 items, but gad7 has 7 (in the published order)"), e.problems.toString())
         assertThrows(PolkuException.Validation::class.java) {
             PolkuClient.openWithContent(db(), FixedKey(key), null, dir.resolve("missing").toString())
         }
