@@ -403,6 +403,19 @@ impl PathwayClient {
         })
     }
 
+    /// The care team's list: every enrollment of every person on this device (a professional's
+    /// device holds the people in their care), urgent flags first, then overdue steps.
+    pub fn caseload(&self) -> Result<Vec<CaseloadEntry>> {
+        guard("pathways.caseload", || {
+            Ok(self
+                .inner
+                .caseload()?
+                .into_iter()
+                .map(|c| caseload_entry(c, self.lang))
+                .collect())
+        })
+    }
+
     pub fn progress(&self, enrollment_id: String) -> Result<PathwayProgress> {
         guard("pathways.progress", || {
             Ok(progress(

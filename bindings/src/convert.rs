@@ -841,18 +841,53 @@ pub(crate) fn progress(
                 progress_needed: s.progress.map(|x| x.1),
             })
             .collect(),
-        flags: p
-            .flags
-            .into_iter()
-            .map(|f| PathwayFlag {
-                code: f.code,
-                urgent: f.urgent,
-                since: ms(f.since_ms),
-                message: f.message.get(lang).into(),
-            })
-            .collect(),
+        flags: flags(p.flags, lang),
         finished: p.finished,
         total: p.total,
+    }
+}
+
+fn flags(
+    f: Vec<polku_core::pathway::engine::RaisedFlag>,
+    lang: polku_core::questionnaire::Lang,
+) -> Vec<PathwayFlag> {
+    f.into_iter()
+        .map(|f| PathwayFlag {
+            code: f.code,
+            urgent: f.urgent,
+            since: ms(f.since_ms),
+            message: f.message.get(lang).into(),
+        })
+        .collect()
+}
+
+/// One enrollment in the care team's list.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct CaseloadEntry {
+    pub subject_id: String,
+    pub enrollment: Enrollment,
+    pub finished: u32,
+    pub total: u32,
+    /// Steps waiting for the citizen or the professional.
+    pub open_steps: Vec<String>,
+    pub overdue_steps: Vec<String>,
+    pub expired_steps: Vec<String>,
+    pub flags: Vec<PathwayFlag>,
+}
+
+pub(crate) fn caseload_entry(
+    c: polku_core::pathway::ClientSummary,
+    lang: polku_core::questionnaire::Lang,
+) -> CaseloadEntry {
+    CaseloadEntry {
+        subject_id: c.subject,
+        enrollment: c.enrollment.into(),
+        finished: c.finished,
+        total: c.total,
+        open_steps: c.open_steps,
+        overdue_steps: c.overdue_steps,
+        expired_steps: c.expired_steps,
+        flags: flags(c.flags, lang),
     }
 }
 

@@ -132,6 +132,12 @@ pub enum PathwayCmd {
         #[arg(long, default_value = "fi")]
         lang: String,
     },
+    /// The care team's list: every enrollment of every person on this device, urgent flags
+    /// first, then overdue steps.
+    Caseload {
+        #[arg(long, default_value = "fi")]
+        lang: String,
+    },
     /// Mark a step done.
     Complete {
         step: String,

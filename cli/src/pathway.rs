@@ -119,6 +119,48 @@ pub fn run(p: &Polku, cmd: &PathwayCmd, json_out: bool) -> Result<(), Error> {
             }
             Ok(())
         }
+        PathwayCmd::Caseload { lang } => {
+            let lang = Lang::parse(lang)?;
+            let all = p.caseload()?;
+            if json_out {
+                return print_json(&all);
+            }
+            for c in &all {
+                let mark = if c.flags.iter().any(|f| f.urgent) {
+                    "URGENT "
+                } else if !c.overdue_steps.is_empty() {
+                    "OVERDUE"
+                } else {
+                    "       "
+                };
+                println!(
+                    "{mark} {}  {}@{}  {}/{} steps finished",
+                    c.subject,
+                    c.enrollment.definition_id,
+                    c.enrollment.definition_version,
+                    c.finished,
+                    c.total
+                );
+                if !c.overdue_steps.is_empty() {
+                    println!("        overdue: {}", c.overdue_steps.join(", "));
+                }
+                if !c.expired_steps.is_empty() {
+                    println!("        expired: {}", c.expired_steps.join(", "));
+                }
+                for f in &c.flags {
+                    println!(
+                        "        {}FLAG {}: {}",
+                        if f.urgent { "URGENT " } else { "" },
+                        f.code,
+                        f.message.get(lang)
+                    );
+                }
+            }
+            if all.is_empty() {
+                println!("(nobody on this device is enrolled in a pathway)");
+            }
+            Ok(())
+        }
         PathwayCmd::Complete {
             step,
             enrollment,

@@ -541,6 +541,27 @@ fn pathway_commands() {
     assert!(!r.as_array().unwrap().is_empty());
     let text = String::from_utf8(h.run(&["pathway", "steps"]).stdout).unwrap();
     assert!(text.contains("skipped      findrisc"), "{text}");
+
+    // The care team's list: the urgent flag first.
+    h.json(&["pathway", "enroll", "adolescent-mood", "--professional"]);
+    h.json(&["questionnaire", "answer", "phq9", "0,0,0,0,0,0,0,0,1"]);
+    let c = h.json(&["pathway", "caseload"]);
+    let c = c.as_array().unwrap();
+    assert_eq!(c.len(), 2);
+    assert_eq!(c[0]["enrollment"]["definition_id"], "adolescent-mood");
+    assert_eq!(c[0]["flags"][0]["code"], "phq9-item9");
+    assert_eq!(c[0]["flags"][0]["urgent"], true);
+    assert_eq!(c[1]["enrollment"]["definition_id"], "t2d-care-path");
+    assert_eq!(
+        (c[1]["finished"].as_u64(), c[1]["total"].as_u64()),
+        (Some(3), Some(7))
+    );
+    assert_eq!(c[0]["subject"], c[1]["subject"]);
+    let text = String::from_utf8(h.run(&["pathway", "caseload", "--lang", "en"]).stdout).unwrap();
+    assert!(
+        text.starts_with("URGENT ") && text.contains("URGENT FLAG phq9-item9: PHQ-9 item 9 ≥ 1"),
+        "{text}"
+    );
 }
 
 /// A citizen's and a nurse's CLI profiles sync through a real server on loopback: enroll, sync,

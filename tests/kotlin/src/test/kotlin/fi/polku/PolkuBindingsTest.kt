@@ -298,5 +298,13 @@ class PolkuBindingsTest {
         assertEquals(2, reminders.size)
         assertTrue(reminders.all { it.at.isAfter(Instant.now()) })
         assertThrows(PolkuException.Validation::class.java) { paths.reminders(0u) }
+
+        // The care team's list: who, which pathway, what is open, which flags.
+        val caseload = paths.caseload().single()
+        assertEquals(client.subjectId(), caseload.subjectId)
+        assertEquals(e.id, caseload.enrollment.id)
+        assertEquals(listOf("rbdi-severe"), caseload.flags.map { it.code })
+        assertTrue(caseload.openSteps.containsAll(listOf("phq9", "gad7")), caseload.openSteps.toString())
+        assertEquals(p.finished, caseload.finished)
     }
 }
