@@ -147,14 +147,7 @@ pub fn run(p: &Polku, cmd: &PathwayCmd, json_out: bool) -> Result<(), Error> {
                 if !c.expired_steps.is_empty() {
                     println!("        expired: {}", c.expired_steps.join(", "));
                 }
-                for f in &c.flags {
-                    println!(
-                        "        {}FLAG {}: {}",
-                        if f.urgent { "URGENT " } else { "" },
-                        f.code,
-                        f.message.get(lang)
-                    );
-                }
+                print_flags(&c.flags, "        ", lang);
             }
             if all.is_empty() {
                 println!("(nobody on this device is enrolled in a pathway)");
@@ -245,9 +238,13 @@ fn print_progress(p: &Polku, pr: &Progress, lang: Lang) {
         };
         println!("  {:<12} {}{progress}{due}", s.state.as_str(), s.step_id);
     }
-    for f in &pr.flags {
+    print_flags(&pr.flags, "  ", lang);
+}
+
+fn print_flags(flags: &[polku_core::pathway::RaisedFlag], indent: &str, lang: Lang) {
+    for f in flags {
         println!(
-            "  {}FLAG {}: {}",
+            "{indent}{}FLAG {}: {}",
             if f.urgent { "URGENT " } else { "" },
             f.code,
             f.message.get(lang)
