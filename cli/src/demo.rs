@@ -10,6 +10,8 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Duration, Timelike, Utc};
 use chrono_tz::Tz;
 use polku_core::diary::*;
+use polku_core::pathway::Actor;
+use polku_core::questionnaire::{InstrumentId, Lang};
 use polku_core::{keys, DbKey, Error};
 use serde_json::json;
 
@@ -257,8 +259,23 @@ pub fn run(a: &DemoArgs, tz: Tz, json_out: bool) -> Result<(), Error> {
     )?;
     let observations = bundle["entry"].as_array().map_or(0, Vec::len);
 
-    // 5. Sync through an embedded server on loopback: the phone uploads, the nurse's device
-    // downloads and sees the same figures; the nurse's read is in the audit log.
+    // 5. A care pathway the citizen started herself: two steps read, the FINDRISC answered
+    // (its step completes from the answer), the 7-day glucose profile now open.
+    let paths = p.pathways();
+    let enrollment = paths.enroll("t2d-care-path", Actor::Citizen)?;
+    for step in ["welcome", "t2d-basics"] {
+        paths.complete(enrollment.id, step, Actor::Citizen)?;
+    }
+    p.questionnaires().answer(
+        InstrumentId::Findrisc,
+        Lang::Fi,
+        &[2, 1, 1, 0, 1, 1, 1, 2],
+        None,
+    )?;
+    let progress = paths.progress(enrollment.id)?;
+
+    // 6. Sync through an embedded server on loopback: the phone uploads, the nurse's device
+    // downloads and sees the same figures and the pathway in her caseload; her reads are audited.
     let synced = sync_demo(p, &db, &key, &home, tz, from14, end, &glucose)?;
 
     let header = std::fs::read(&db)?
@@ -274,7 +291,7 @@ pub fn run(a: &DemoArgs, tz: Tz, json_out: bool) -> Result<(), Error> {
                 "cgm_import": imported, "entries_typed": added.len(),
                 "glucose_last_14_days": glucose, "blood_pressure_last_8_days": bp,
                 "corrected_entry_history": history, "fhir_export": { "file": export, "observations": observations },
-                "sync": synced,
+                "pathway": progress, "sync": synced,
             }))
             .map_err(|e| Error::Io(e.to_string()))?
         );
@@ -308,11 +325,15 @@ pub fn run(a: &DemoArgs, tz: Tz, json_out: bool) -> Result<(), Error> {
         "\nFHIR: {observations} Kanta PHR Observations of the last 7 days written to {}",
         export.display()
     );
+    println!("\nCare pathway (type 2 diabetes), started by the citizen:");
+    crate::pathway::print_progress(&progress, tz, Lang::En);
     println!(
         "\nSync (embedded server on {}): the phone uploaded {} operations in {} requests; the nurse's device\n\
          downloaded {} and shows the same 14-day time in range ({:.1} %); audit log of the citizen: {}",
         synced.server, synced.uploaded, synced.upload_requests, synced.downloaded, synced.nurse_tir_percent, synced.audit.join("; ")
     );
+    println!("The nurse's caseload on her device:");
+    crate::pathway::print_caseload(&synced.caseload, Lang::En);
     match &a.keep {
         Some(dir) => println!("\nThe profile is kept: polku --home {} --passphrase-env VAR diary list   (with VAR=demo)", dir.display()),
         None => println!("\n(The demo profile was temporary and has been removed; use --keep DIR to keep it.)"),
@@ -340,6 +361,7 @@ struct SyncDemo {
     downloaded: u64,
     nurse_tir_percent: f64,
     audit: Vec<String>,
+    caseload: Vec<polku_core::pathway::ClientSummary>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -443,5 +465,6 @@ fn sync_demo(
         downloaded: down.pulled,
         nurse_tir_percent: tir(&seen).unwrap_or(f64::NAN),
         audit,
+        caseload: device.caseload()?,
     })
 }

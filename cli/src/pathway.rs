@@ -112,7 +112,7 @@ pub fn run(p: &Polku, cmd: &PathwayCmd, json_out: bool) -> Result<(), Error> {
                 return print_json(&all);
             }
             for pr in &all {
-                print_progress(p, pr, lang);
+                print_progress(pr, p.time_zone(), lang);
             }
             if all.is_empty() {
                 println!("(no enrollments: see `polku pathway list-definitions`)");
@@ -125,30 +125,7 @@ pub fn run(p: &Polku, cmd: &PathwayCmd, json_out: bool) -> Result<(), Error> {
             if json_out {
                 return print_json(&all);
             }
-            for c in &all {
-                let mark = if c.flags.iter().any(|f| f.urgent) {
-                    "URGENT "
-                } else if !c.overdue_steps.is_empty() {
-                    "OVERDUE"
-                } else {
-                    "       "
-                };
-                println!(
-                    "{mark} {}  {}@{}  {}/{} steps finished",
-                    c.subject,
-                    c.enrollment.definition_id,
-                    c.enrollment.definition_version,
-                    c.finished,
-                    c.total
-                );
-                if !c.overdue_steps.is_empty() {
-                    println!("        overdue: {}", c.overdue_steps.join(", "));
-                }
-                if !c.expired_steps.is_empty() {
-                    println!("        expired: {}", c.expired_steps.join(", "));
-                }
-                print_flags(&c.flags, "        ", lang);
-            }
+            print_caseload(&all, lang);
             if all.is_empty() {
                 println!("(nobody on this device is enrolled in a pathway)");
             }
@@ -164,7 +141,7 @@ pub fn run(p: &Polku, cmd: &PathwayCmd, json_out: bool) -> Result<(), Error> {
             if json_out {
                 return print_json(&pr);
             }
-            print_progress(p, &pr, Lang::Fi);
+            print_progress(&pr, p.time_zone(), Lang::Fi);
             Ok(())
         }
         PathwayCmd::Skip {
@@ -177,7 +154,7 @@ pub fn run(p: &Polku, cmd: &PathwayCmd, json_out: bool) -> Result<(), Error> {
             if json_out {
                 return print_json(&pr);
             }
-            print_progress(p, &pr, Lang::Fi);
+            print_progress(&pr, p.time_zone(), Lang::Fi);
             Ok(())
         }
         PathwayCmd::Reminders { days } => {
@@ -207,8 +184,7 @@ pub fn run(p: &Polku, cmd: &PathwayCmd, json_out: bool) -> Result<(), Error> {
     }
 }
 
-fn print_progress(p: &Polku, pr: &Progress, lang: Lang) {
-    let tz = p.time_zone();
+pub(crate) fn print_progress(pr: &Progress, tz: chrono_tz::Tz, lang: Lang) {
     let when = |ms: Option<i64>| {
         ms.map(|m| {
             polku_core::time::from_ms(m)
@@ -239,6 +215,37 @@ fn print_progress(p: &Polku, pr: &Progress, lang: Lang) {
         println!("  {:<12} {}{progress}{due}", s.state.as_str(), s.step_id);
     }
     print_flags(&pr.flags, "  ", lang);
+}
+
+/// The care team's list, a few lines per enrollment.
+pub(crate) fn print_caseload(all: &[polku_core::pathway::ClientSummary], lang: Lang) {
+    for c in all {
+        let mark = if c.flags.iter().any(|f| f.urgent) {
+            "URGENT "
+        } else if !c.overdue_steps.is_empty() {
+            "OVERDUE"
+        } else {
+            "       "
+        };
+        println!(
+            "{mark} {}  {}@{}  {}/{} steps finished",
+            c.subject,
+            c.enrollment.definition_id,
+            c.enrollment.definition_version,
+            c.finished,
+            c.total
+        );
+        if !c.open_steps.is_empty() {
+            println!("        open: {}", c.open_steps.join(", "));
+        }
+        if !c.overdue_steps.is_empty() {
+            println!("        overdue: {}", c.overdue_steps.join(", "));
+        }
+        if !c.expired_steps.is_empty() {
+            println!("        expired: {}", c.expired_steps.join(", "));
+        }
+        print_flags(&c.flags, "        ", lang);
+    }
 }
 
 fn print_flags(flags: &[polku_core::pathway::RaisedFlag], indent: &str, lang: Lang) {

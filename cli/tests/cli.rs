@@ -364,6 +364,27 @@ fn demo_runs_and_reports() {
     );
     assert_eq!(v["blood_pressure_last_8_days"]["home_series"]["days"], 7);
     assert_eq!(v["corrected_entry_history"].as_array().unwrap().len(), 2);
+    // The pathway: FINDRISC done from the answer, the glucose profile open; the same on the
+    // nurse's device after sync.
+    assert_eq!(v["pathway"]["finished"], 3);
+    let step = |id: &str| {
+        v["pathway"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step_id"] == id)
+            .unwrap()["state"]
+            .clone()
+    };
+    assert_eq!(step("findrisc"), "done");
+    assert_eq!(step("glucose-profile"), "available");
+    let caseload = v["sync"]["caseload"].as_array().unwrap();
+    assert_eq!(caseload.len(), 1);
+    assert_eq!(caseload[0]["enrollment"], v["pathway"]["enrollment"]);
+    assert_eq!(
+        caseload[0]["open_steps"],
+        serde_json::json!(["glucose-profile"])
+    );
     // The kept profile opens with the documented passphrase.
     let list = Command::new(env!("CARGO_BIN_EXE_polku"))
         .args(["--json", "--home"])
