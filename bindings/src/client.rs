@@ -463,6 +463,19 @@ impl PathwayClient {
         })
     }
 
+    /// Moves an enrollment to another published version of its definition (offer it when
+    /// `PathwayProgress.latestVersion` is above the pinned one); done and skipped steps stay.
+    pub fn migrate(&self, enrollment_id: String, to_version: u32) -> Result<PathwayProgress> {
+        guard("pathways.migrate", || {
+            Ok(progress(
+                self.inner
+                    .pathways()
+                    .migrate(parse_id("enrollment_id", &enrollment_id)?, to_version)?,
+                self.lang,
+            ))
+        })
+    }
+
     /// When to schedule local notifications over the next `days` days.
     pub fn reminders(&self, days: u32) -> Result<Vec<StepReminder>> {
         guard("pathways.reminders", || {

@@ -817,6 +817,8 @@ pub struct PathwayProgress {
     pub flags: Vec<PathwayFlag>,
     pub finished: u32,
     pub total: u32,
+    /// The newest published version; above `enrollment.definitionVersion`, offer `migrate`.
+    pub latest_version: u32,
 }
 
 pub(crate) fn progress(
@@ -844,6 +846,7 @@ pub(crate) fn progress(
         flags: flags(p.flags, lang),
         finished: p.finished,
         total: p.total,
+        latest_version: p.latest_version,
     }
 }
 

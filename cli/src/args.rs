@@ -155,6 +155,14 @@ pub enum PathwayCmd {
         #[arg(long)]
         enrollment: Option<String>,
     },
+    /// Move an enrollment to another published version of its pathway (done and skipped steps
+    /// stay where the new version has them).
+    Migrate {
+        /// The enrollment id (see `pathway steps`).
+        enrollment: String,
+        #[arg(long)]
+        to_version: u32,
+    },
     /// When to remind (for the shells' local notifications).
     Reminders {
         /// How many days ahead.

@@ -24,16 +24,20 @@ fn print_json(v: &impl serde::Serialize) -> Result<(), Error> {
     Ok(())
 }
 
+fn enrollment_id(s: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(s.trim()).map_err(|_| {
+        Error::validation(
+            "enrollment",
+            s,
+            "an enrollment id as printed by `polku pathway steps`",
+        )
+    })
+}
+
 /// The enrollment given, or the only one holding `step`.
 fn enrollment_for(p: &Polku, given: Option<&str>, step: &str) -> Result<Uuid, Error> {
     if let Some(id) = given {
-        return Uuid::parse_str(id.trim()).map_err(|_| {
-            Error::validation(
-                "enrollment",
-                id,
-                "an enrollment id as printed by `polku pathway steps`",
-            )
-        });
+        return enrollment_id(id);
     }
     let paths = p.pathways();
     let mut holding = Vec::new();
@@ -100,8 +104,7 @@ pub fn run(p: &Polku, cmd: &PathwayCmd, json_out: bool) -> Result<(), Error> {
         PathwayCmd::Steps { enrollment, lang } => {
             let lang = Lang::parse(lang)?;
             let ids = match enrollment {
-                Some(e) => vec![Uuid::parse_str(e.trim())
-                    .map_err(|_| Error::validation("enrollment", e, "an enrollment id"))?],
+                Some(e) => vec![enrollment_id(e)?],
                 None => paths.enrollments()?.into_iter().map(|e| e.id).collect(),
             };
             let all = ids
@@ -157,6 +160,17 @@ pub fn run(p: &Polku, cmd: &PathwayCmd, json_out: bool) -> Result<(), Error> {
             print_progress(&pr, p.time_zone(), Lang::Fi);
             Ok(())
         }
+        PathwayCmd::Migrate {
+            enrollment,
+            to_version,
+        } => {
+            let pr = paths.migrate(enrollment_id(enrollment)?, *to_version)?;
+            if json_out {
+                return print_json(&pr);
+            }
+            print_progress(&pr, p.time_zone(), Lang::Fi);
+            Ok(())
+        }
         PathwayCmd::Reminders { days } => {
             if *days > 60 {
                 return Err(Error::validation("days", days, "1–60"));
@@ -202,6 +216,12 @@ pub(crate) fn print_progress(pr: &Progress, tz: chrono_tz::Tz, lang: Lang) {
         pr.finished,
         pr.total
     );
+    if pr.latest_version > pr.enrollment.definition_version {
+        println!(
+            "  version {} is published: polku pathway migrate {} --to-version {}",
+            pr.latest_version, pr.enrollment.id, pr.latest_version
+        );
+    }
     for s in &pr.steps {
         let progress = s
             .progress

@@ -585,6 +585,73 @@ fn pathway_commands() {
     );
 }
 
+/// A new version published in the county's content folder is offered, never applied silently,
+/// and the enrollment moves when asked.
+#[test]
+fn published_pathway_version_is_offered_and_migrated() {
+    let h = Home::new();
+    let e = h.json(&["pathway", "enroll", "t2d-care-path"]);
+    let id = e["id"].as_str().unwrap().to_owned();
+    h.json(&["pathway", "complete", "welcome"]);
+    let content = h.0.path().join("content");
+    std::fs::create_dir_all(content.join("pathways")).unwrap();
+    let v2 = include_str!("../../core/pathways/t2d-care-path@1.json")
+        .replacen("\"version\": 1", "\"version\": 2", 1)
+        .replace("\"id\": \"t2d-basics\"", "\"id\": \"t2d-basics-short\"")
+        .replace(
+            "\"steps\": [\"t2d-basics\"]",
+            "\"steps\": [\"t2d-basics-short\"]",
+        );
+    std::fs::write(content.join("pathways/t2d-care-path@2.json"), v2).unwrap();
+    let c = content.to_str().unwrap();
+
+    let steps = h.json(&["--content-dir", c, "pathway", "steps"]);
+    assert_eq!(steps[0]["enrollment"]["definition_version"], 1);
+    assert_eq!(steps[0]["latest_version"], 2);
+    let text = String::from_utf8(h.run(&["--content-dir", c, "pathway", "steps"]).stdout).unwrap();
+    assert!(
+        text.contains(&format!(
+            "version 2 is published: polku pathway migrate {id} --to-version 2"
+        )),
+        "{text}"
+    );
+    let (code, e) = h.json_err(&[
+        "--content-dir",
+        c,
+        "pathway",
+        "migrate",
+        &id,
+        "--to-version",
+        "1",
+    ]);
+    assert_eq!((code, e["field"].as_str()), (2, Some("to_version")));
+    let (code, _) = h.json_err(&[
+        "--content-dir",
+        c,
+        "pathway",
+        "migrate",
+        &id,
+        "--to-version",
+        "9",
+    ]);
+    assert_eq!(code, 4, "an unpublished version is not found");
+    let (code, e) = h.json_err(&["pathway", "migrate", "nope", "--to-version", "2"]);
+    assert_eq!((code, e["field"].as_str()), (2, Some("enrollment")));
+
+    let moved = h.json(&[
+        "--content-dir",
+        c,
+        "pathway",
+        "migrate",
+        &id,
+        "--to-version",
+        "2",
+    ]);
+    assert_eq!(moved["enrollment"]["definition_version"], 2);
+    assert_eq!(moved["steps"][0]["state"], "done", "done steps stay done");
+    assert_eq!(moved["steps"][1]["step_id"], "t2d-basics-short");
+}
+
 /// A citizen's and a nurse's CLI profiles sync through a real server on loopback: enroll, sync,
 /// status, the nurse's subject list and `--subject` view, and the audit trail of her reads.
 #[test]

@@ -557,9 +557,14 @@ fn published_new_version_leaves_running_enrollments_until_migrated() {
             .version,
         2
     );
-    // The running enrollment is untouched.
+    // The running enrollment is untouched; its progress says a newer version is published.
     let pr = paths.progress(e.id).unwrap();
     assert_eq!(pr.enrollment.definition_version, 1);
+    assert_eq!(pr.latest_version, 2);
+    assert!(matches!(
+        paths.migrate(e.id, 1),
+        Err(polku_core::Error::Validation { ref field, .. }) if field == "to_version"
+    ));
     assert!(pr.steps.iter().any(|s| s.step_id == "t2d-basics"));
     // New enrollments get version 2; the old one moves only when asked, keeping its done steps.
     assert_eq!(
@@ -571,6 +576,7 @@ fn published_new_version_leaves_running_enrollments_until_migrated() {
     );
     let moved = paths.migrate(e.id, 2).unwrap();
     assert_eq!(moved.enrollment.definition_version, 2);
+    assert_eq!(moved.latest_version, 2);
     let state = |id: &str| moved.steps.iter().find(|s| s.step_id == id).unwrap().state;
     assert_eq!(
         state("welcome"),
@@ -591,6 +597,45 @@ fn published_new_version_leaves_running_enrollments_until_migrated() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("broken@1.json"), "{err}");
+
+    // A device without version 2 (the county's content not yet there, or the migration synced
+    // from another device) still shows the care team everyone, the missing one flagged.
+    let p = polku_core::Polku::open_with(
+        &dir.path().join("p.db"),
+        &key(),
+        polku_core::OpenOptions {
+            clock: clock.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let caseload = p.caseload().unwrap();
+    assert_eq!(caseload.len(), 2, "both enrollments, both on version 2");
+    for c in &caseload {
+        assert_eq!(c.enrollment.definition_version, 2);
+        assert_eq!(c.flags.len(), 1);
+        assert_eq!(c.flags[0].code, "definition_unavailable");
+        assert!(!c.flags[0].urgent);
+        assert!(c.flags[0]
+            .message
+            .en
+            .contains("t2d-care-path@2 is not on this device"));
+    }
+    assert!(p
+        .pathways()
+        .reminders(chrono::Duration::days(7))
+        .unwrap()
+        .is_empty());
+    let e1 = p
+        .pathways()
+        .enroll("t2d-care-path", Actor::Citizen)
+        .unwrap();
+    assert_eq!(e1.definition_version, 1);
+    let caseload = p.caseload().unwrap();
+    assert_eq!(caseload.len(), 3);
+    assert!(caseload
+        .iter()
+        .any(|c| c.enrollment.id == e1.id && c.flags.is_empty() && c.total == 7));
 }
 
 #[test]

@@ -53,6 +53,9 @@ pub struct Progress {
     /// Steps done or skipped, of all.
     pub finished: u32,
     pub total: u32,
+    /// The newest published version of the definition: above the pinned one, the shell offers
+    /// the explicit migration (`Pathways::migrate`).
+    pub latest_version: u32,
 }
 
 pub struct Pathways<'a> {
@@ -180,6 +183,7 @@ impl Pathways<'_> {
             finished,
             steps: eval.steps,
             flags: eval.flags,
+            latest_version: self.registry.latest(&enrollment.definition_id)?.version,
             enrollment,
         })
     }
@@ -236,6 +240,16 @@ impl Pathways<'_> {
     /// keep their state where the new version has a step of the same id.
     pub fn migrate(&self, id: Uuid, to_version: u32) -> Result<Progress> {
         let e = self.enrollment(id)?;
+        if to_version == e.definition_version {
+            return Err(Error::validation(
+                "to_version",
+                to_version,
+                format!(
+                    "a published version of {} other than the pinned one",
+                    e.definition_id
+                ),
+            ));
+        }
         self.registry.get(&e.definition_id, to_version)?;
         let now = time::stored_precision(self.cx.clock.now()).timestamp_millis();
         self.cx.store.write(|tx| {
@@ -261,7 +275,10 @@ impl Pathways<'_> {
         let now = self.cx.clock.now().timestamp_millis();
         let mut out = Vec::new();
         for e in self.enrollments()? {
-            let p = self.progress_of(e)?;
+            // An enrollment whose definition this device lacks has no steps to remind of.
+            let Some(p) = definition_known(self.progress_of(e))? else {
+                continue;
+            };
             let e = &p.enrollment;
             let def = self.registry.get(&e.definition_id, e.definition_version)?;
             let eval = engine::Evaluation {
@@ -598,6 +615,47 @@ impl engine::Data for DbData<'_> {
     }
 }
 
+/// `None` when the enrollment's pinned definition is not on this device.
+fn definition_known(p: Result<Progress>) -> Result<Option<Progress>> {
+    match p {
+        Ok(p) => Ok(Some(p)),
+        Err(Error::NotFound {
+            what: "pathway definition",
+            ..
+        }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+impl ClientSummary {
+    fn definition_unavailable(subject: String, e: Enrollment) -> ClientSummary {
+        let name = format!("{}@{}", e.definition_id, e.definition_version);
+        ClientSummary {
+            subject,
+            finished: 0,
+            total: 0,
+            open_steps: Vec::new(),
+            overdue_steps: Vec::new(),
+            expired_steps: Vec::new(),
+            flags: vec![RaisedFlag {
+                code: "definition_unavailable".into(),
+                urgent: false,
+                since_ms: e.enrolled_at.timestamp_millis(),
+                message: definition::Texts {
+                    fi: format!(
+                        "Polku {name} puuttuu tältä laitteelta: päivitä sovelluksen sisältö."
+                    ),
+                    sv: format!(
+                        "Vårdvägen {name} saknas på den här enheten: uppdatera appens innehåll."
+                    ),
+                    en: format!("Pathway {name} is not on this device: update the app's content."),
+                },
+            }],
+            enrollment: e,
+        }
+    }
+}
+
 /// One enrollment of the caseload, as the care team's list shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClientSummary {
@@ -626,7 +684,15 @@ impl crate::Polku {
             let view = self.view_of(subject.clone(), no);
             let paths = view.pathways();
             for e in paths.enrollments()? {
-                let p = paths.progress_of(e)?;
+                // A definition this device lacks (published by the county after this app's
+                // content, or synced from a device that has it) must not hide everyone else.
+                let p = match definition_known(paths.progress_of(e.clone()))? {
+                    Some(p) => p,
+                    None => {
+                        out.push(ClientSummary::definition_unavailable(subject.clone(), e));
+                        continue;
+                    }
+                };
                 let with = |states: &[StepState]| {
                     p.steps
                         .iter()

@@ -266,6 +266,30 @@ class PolkuBindingsTest {
     }
 
     @Test
+    fun `a newly published pathway version is offered and migrated on request`() {
+        val e = open().use { client ->
+            val paths = client.pathways(Language.FI)
+            paths.enroll("t2d-care-path", Actor.CITIZEN).also { paths.complete(it.id, "welcome", Actor.CITIZEN) }
+        }
+        val content = dir.resolve("content")
+        content.resolve("pathways").toFile().mkdirs()
+        val v1 = Path.of("../../core/pathways/t2d-care-path@1.json").toFile().readText()
+        content.resolve("pathways/t2d-care-path@2.json").toFile().writeText(v1.replaceFirst("\"version\": 1", "\"version\": 2"))
+
+        PolkuClient.openWithContent(db(), FixedKey(key), "Europe/Helsinki", content.toString()).use { client ->
+            val paths = client.pathways(Language.FI)
+            val before = paths.progress(e.id)
+            assertEquals(1u, before.enrollment.definitionVersion, "never moved silently")
+            assertEquals(2u, before.latestVersion)
+            assertThrows(PolkuException.Validation::class.java) { paths.migrate(e.id, 1u) }
+            assertThrows(PolkuException.NotFound::class.java) { paths.migrate(e.id, 9u) }
+            val after = paths.migrate(e.id, 2u)
+            assertEquals(2u, after.enrollment.definitionVersion)
+            assertEquals(StepState.DONE, after.steps.single { it.stepId == "welcome" }.state)
+        }
+    }
+
+    @Test
     fun `pathway steps unlock, complete from data and flag`() {
         val client = open()
         val paths = client.pathways(Language.EN)
