@@ -141,9 +141,9 @@ impl Wording {
                 f.version
             ));
         }
-        text_field("source", &f.source, 300, &mut add);
-        text_field("title", &f.title, 200, &mut add);
-        text_field("instructions", &f.instructions, 2000, &mut add);
+        text_field("field `source`", &f.source, 300, &mut add);
+        text_field("field `title`", &f.title, 200, &mut add);
+        text_field("field `instructions`", &f.instructions, 2000, &mut add);
         if let Ok(id) = instrument {
             let ins = id.instrument();
             if f.items.len() != ins.items.len() {
@@ -186,15 +186,11 @@ impl Wording {
     }
 }
 
-fn text_field(field: &str, s: &str, max: usize, add: &mut impl FnMut(String)) {
+/// `at` names the place: "field `title`", "item 3 (phq9-3), field `text`".
+fn text_field(at: &str, s: &str, max: usize, add: &mut impl FnMut(String)) {
     let n = s.trim().chars().count();
     if n == 0 || n > max {
-        let field = if field.contains("field `") {
-            field.to_owned()
-        } else {
-            format!("field `{field}`")
-        };
-        add(format!("{field}: must be 1–{max} characters, found {n}"));
+        add(format!("{at}: must be 1–{max} characters, found {n}"));
     }
 }
 
