@@ -347,21 +347,7 @@ pub fn bp_report(r: &BpReport, from: DateTime<Utc>, to: DateTime<Utc>, json_out:
 
 pub fn form(f: &polku_core::questionnaire::Form, json_out: bool) {
     if json_out {
-        let items: Vec<Value> = f
-            .items
-            .iter()
-            .map(|i| json!({ "link_id": i.link_id, "text": i.text, "options": i.options.iter().map(|o| json!({ "value": o.value, "points": o.points, "text": o.text })).collect::<Vec<_>>() }))
-            .collect();
-        let bands: Vec<Value> = f
-            .bands
-            .iter()
-            .map(|b| json!({ "code": b.code, "min": b.min, "max": b.max, "label": b.label }))
-            .collect();
-        print_json(&json!({
-            "instrument": f.instrument, "language": f.language, "title": f.title, "instructions": f.instructions,
-            "items": items, "bands": bands, "source": f.scoring_source,
-            "wording": { "version": f.version, "validated": f.validated, "source": f.wording_source },
-        }));
+        print_json(f);
         return;
     }
     println!("{}\n{}\n", f.title, f.instructions);

@@ -474,10 +474,12 @@ fn county_wording_is_checked_shown_and_recorded() {
     let c = content.to_str().unwrap();
     let show = h.json(&["--content-dir", c, "questionnaire", "show", "gad7"]);
     assert_eq!(show["items"][6]["text"], "county item 7");
-    assert_eq!(show["wording"]["validated"], true);
+    assert_eq!(show["validated"], true);
+    assert_eq!(show["items"][6]["options"][3]["points"], 3);
     let builtin = h.json(&["questionnaire", "show", "gad7"]);
-    assert_eq!(builtin["wording"]["version"], "polku-1");
-    assert_eq!(builtin["wording"]["validated"], false);
+    assert_eq!(builtin["version"], "polku-1");
+    assert_eq!(builtin["validated"], false);
+    assert_eq!(builtin["bands"][3]["code"], "severe");
     let text = String::from_utf8(h.run(&["questionnaire", "show", "gad7"]).stdout).unwrap();
     assert!(text.contains("NOTICE: not a validated version"), "{text}");
 

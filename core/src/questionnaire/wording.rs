@@ -350,7 +350,7 @@ pub fn lang_code(lang: Lang) -> &'static str {
 }
 
 /// An instrument as the respondent sees it in one language.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Form {
     pub instrument: InstrumentId,
     pub language: Lang,
@@ -366,21 +366,21 @@ pub struct Form {
     pub bands: Vec<FormBand>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FormItem {
     pub link_id: &'static str,
     pub text: String,
     pub options: Vec<FormOption>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FormOption {
     pub value: u8,
     pub points: u8,
     pub text: String,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FormBand {
     pub code: &'static str,
     pub min: u32,
