@@ -606,9 +606,9 @@ impl engine::Data for DbData<'_> {
             .entry(instrument)
             .or_insert_with(|| {
                 Questionnaires { cx: self.cx }
-                    .list(Some(instrument), 1)
+                    .latest(instrument)
                     .ok()
-                    .and_then(|v| v.into_iter().next())
+                    .flatten()
             })
             .clone();
         latest.filter(|r| r.authored.timestamp_millis() >= since_ms)

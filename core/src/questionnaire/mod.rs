@@ -342,6 +342,20 @@ impl Questionnaires<'_> {
         })
     }
 
+    /// The newest response to `instrument`. Its own statement with a literal `LIMIT 1`: SQLite
+    /// re-plans a statement with `LIMIT ?` on every run (it plans around the limit's value), and
+    /// this look-up runs for every enrollment of the caseload (docs/benchmarks.md).
+    pub fn latest(&self, instrument: InstrumentId) -> Result<Option<Response>> {
+        self.cx.store.read(|c| {
+            Ok(c.prepare_cached(latest_sql())?
+                .query_row(
+                    params![self.cx.subject_no, instrument.as_str()],
+                    row_to_response,
+                )
+                .optional()?)
+        })
+    }
+
     pub fn get(&self, id: Uuid) -> Result<Response> {
         self.cx.store.read(|c| {
             let mut stmt = c.prepare_cached(&format!(
@@ -355,6 +369,16 @@ impl Questionnaires<'_> {
                 })
         })
     }
+}
+
+fn latest_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "SELECT {COLUMNS} FROM questionnaire_response WHERE subject_no = ?1 AND instrument = ?2
+             ORDER BY authored_ms DESC, id DESC LIMIT 1"
+        )
+    })
 }
 
 const COLUMNS: &str = "id, (SELECT id FROM subject WHERE no = subject_no), instrument, authored_ms, utc_offset_s, author, created_ms, answers, language, wording";
@@ -447,4 +471,36 @@ pub fn to_fhir(r: &Response, wordings: &Wordings, lang: Lang) -> Value {
         "source": { "reference": patient },
         "item": items,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The caseload's look-up is planned once, not re-parsed on every run (as `LIMIT ?` was).
+    #[test]
+    fn latest_is_planned_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = crate::Polku::open(&dir.path().join("p.db"), &crate::DbKey::from_bytes([7; 32]))
+            .unwrap();
+        let q = p.questionnaires();
+        let r = q
+            .answer(InstrumentId::Phq9, Lang::Fi, &[0; 9], None)
+            .unwrap();
+        for _ in 0..5 {
+            for id in InstrumentId::ALL {
+                q.latest(id).unwrap();
+            }
+        }
+        assert_eq!(q.latest(InstrumentId::Phq9).unwrap(), Some(r));
+        assert_eq!(q.latest(InstrumentId::Gad7).unwrap(), None);
+        let reprepared = p
+            .store()
+            .read(|c| {
+                Ok(c.prepare_cached(latest_sql())?
+                    .get_status(rusqlite::StatementStatus::RePrepare))
+            })
+            .unwrap();
+        assert_eq!(reprepared, 0);
+    }
 }

@@ -229,13 +229,6 @@ fn open_connection(
         r.get::<_, i64>(0)
     })?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    // Plan each cached statement once. Without this, SQLite re-plans a statement on every run
-    // whose bound values steer its plan (`LIMIT ?`): a full re-parse per page of the diary and
-    // per questionnaire look-up, a quarter of the caseload evaluation (docs/benchmarks.md).
-    conn.set_db_config(
-        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
-        true,
-    )?;
     if read_only {
         conn.execute_batch("PRAGMA query_only = ON;")?;
     } else {
@@ -352,32 +345,6 @@ mod tests {
 
     fn key(b: u8) -> DbKey {
         DbKey::from_bytes([b; 32])
-    }
-
-    /// A cached statement with `LIMIT ?` runs with different limits without being re-planned
-    /// (SQLite re-parses it on every run otherwise: QPSG in `open_connection`).
-    #[test]
-    fn cached_statements_are_not_re_prepared_per_binding() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("p.db"), &key(1)).unwrap();
-        let sql = "SELECT id FROM questionnaire_response WHERE subject_no = ?1 ORDER BY authored_ms DESC LIMIT ?2";
-        for conn in [0, 1] {
-            let count = |c: &Connection| -> Result<i32> {
-                for limit in 1..=5 {
-                    let mut stmt = c.prepare_cached(sql)?;
-                    stmt.query_map(rusqlite::params![1, limit], |r| r.get::<_, String>(0))?
-                        .for_each(drop);
-                }
-                let stmt = c.prepare_cached(sql)?;
-                Ok(stmt.get_status(rusqlite::StatementStatus::RePrepare))
-            };
-            let reprepared = if conn == 0 {
-                s.read(count).unwrap()
-            } else {
-                s.write(|tx| count(tx)).unwrap()
-            };
-            assert_eq!(reprepared, 0, "connection {conn}");
-        }
     }
 
     #[test]
