@@ -29,16 +29,20 @@ pub struct OpenOptions {
     /// A folder of the county's questionnaire wording files (docs/questionnaires.md): the
     /// licensed validated texts, replacing the built-in wording per instrument and language.
     pub questionnaire_dir: Option<std::path::PathBuf>,
+    /// A folder holding the county's `safety.json` (the numbers the person's safety guidance
+    /// gives, docs/safety.md); the national defaults without one.
+    pub safety_dir: Option<std::path::PathBuf>,
 }
 
 impl OpenOptions {
-    /// Takes the county's published content from `dir`: `pathways/` (definitions) and
-    /// `questionnaires/` (wording), each where present.
+    /// Takes the county's published content from `dir`: `pathways/` (definitions),
+    /// `questionnaires/` (wording) and `safety.json` (guidance numbers), each where present.
     pub fn with_content_dir(self, dir: &Path) -> OpenOptions {
         let sub = |name: &str| Some(dir.join(name)).filter(|d| d.is_dir());
         OpenOptions {
             pathway_dir: sub("pathways"),
             questionnaire_dir: sub("questionnaires"),
+            safety_dir: Some(dir.to_owned()),
             ..self
         }
     }
@@ -51,6 +55,7 @@ impl Default for OpenOptions {
             clock: Arc::new(SystemClock),
             pathway_dir: None,
             questionnaire_dir: None,
+            safety_dir: None,
         }
     }
 }
@@ -71,6 +76,8 @@ pub(crate) struct Context {
     pub hlc: Arc<crate::sync::hlc::HlcClock>,
     /// The questionnaire wording in use (built-in, or the county's licensed texts).
     pub wordings: Arc<crate::questionnaire::Wordings>,
+    /// The numbers the person's safety guidance gives.
+    pub safety_numbers: Arc<crate::safety::Numbers>,
 }
 
 impl Context {
@@ -86,6 +93,7 @@ impl Context {
             clock: self.clock.clone(),
             hlc: self.hlc.clone(),
             wordings: self.wordings.clone(),
+            safety_numbers: self.safety_numbers.clone(),
         }
     }
 }
@@ -130,6 +138,7 @@ impl Polku {
             }
         };
         let wordings = crate::questionnaire::Wordings::from_dir(opts.questionnaire_dir.as_deref())?;
+        let safety_numbers = crate::safety::Numbers::from_content_dir(opts.safety_dir.as_deref())?;
         // Identities are created with the profile and never change: sync (issue 3) keys on them.
         let subject = store.profile_get_or_init("subject_id", || Uuid::new_v4().to_string())?;
         let device_id = store.profile_get_or_init("device_id", || Uuid::new_v4().to_string())?;
@@ -137,6 +146,7 @@ impl Polku {
             .profile_get("author_id")?
             .unwrap_or_else(|| subject.clone());
         let subject_no = subject_number(&store, &subject)?;
+        crate::safety::backfill(&store)?;
         let hlc = Arc::new(crate::sync::hlc::HlcClock::new(
             &device_id,
             crate::sync::hlc_floor(&store)?.as_deref(),
@@ -152,6 +162,7 @@ impl Polku {
                 clock: opts.clock,
                 hlc,
                 wordings,
+                safety_numbers: Arc::new(safety_numbers),
             },
             registry,
         })
@@ -224,6 +235,11 @@ impl Polku {
     /// Upload, download and status of this device's sync with the county's server.
     pub fn sync(&self) -> crate::sync::Sync<'_> {
         crate::sync::Sync { cx: &self.cx }
+    }
+
+    /// Urgent safety flags of this subject, their acknowledgement, and the person's guidance.
+    pub fn safety(&self) -> crate::safety::Safety<'_> {
+        crate::safety::Safety { cx: &self.cx }
     }
 
     pub fn fhir(&self) -> FhirExport<'_> {

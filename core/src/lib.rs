@@ -13,6 +13,7 @@ pub mod import;
 pub mod keys;
 pub mod pathway;
 pub mod questionnaire;
+pub mod safety;
 pub mod store;
 pub mod sync;
 pub mod time;

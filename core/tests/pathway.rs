@@ -85,6 +85,35 @@ fn invalid_definitions_name_file_step_and_field() {
         .contains("not an earlier step"));
 }
 
+/// Home BP double readings of `day` morning (07:00, 07:02) and of the evening before (20:00,
+/// 20:02), days 3–6 of the series only.
+fn add_bp_mornings_and_evenings(
+    p: &Profile,
+    day: i64,
+    at_day: &dyn Fn(i64, i64) -> chrono::DateTime<Utc>,
+) {
+    let local = |d: i64, h: i64, m: i64| {
+        polku_core::time::in_zone(
+            at_day(d, h - 9) + Duration::minutes(m),
+            chrono_tz::Europe::Helsinki,
+        )
+    };
+    let mut news = Vec::new();
+    if (3..=6).contains(&day) {
+        for m in [0, 2] {
+            news.push(NewEntry::new(bp(128, 80, Some(BpSeries::Morning))).at(local(day, 7, m)));
+        }
+    }
+    if (3..=6).contains(&(day - 1)) {
+        for m in [0, 2] {
+            news.push(
+                NewEntry::new(bp(126, 79, Some(BpSeries::Evening))).at(local(day - 1, 20, m)),
+            );
+        }
+    }
+    p.polku.diary().add_many(news).unwrap();
+}
+
 #[test]
 fn ninety_days_of_the_t2d_path_day_by_day() {
     let start = Utc.with_ymd_and_hms(2026, 9, 1, 6, 0, 0).unwrap(); // 09:00 Helsinki
@@ -103,7 +132,10 @@ fn ninety_days_of_the_t2d_path_day_by_day() {
                 paths.complete(e.id, "t2d-basics", Actor::Citizen).unwrap();
             }
             // Fasting readings on days 3–5 and 7–10 (a missed day 6): the 7th day is day 10.
+            // Home BP double readings each morning of days 3–6 and each evening (typed the next
+            // morning): the 4-day series is complete on day 7.
             3..=5 | 7..=10 => {
+                add_bp_mornings_and_evenings(&p, day, &at_day);
                 p.polku
                     .diary()
                     .add(NewEntry::new(fasting(6.4 + day as f64 / 10.0)).at(
@@ -111,17 +143,9 @@ fn ninety_days_of_the_t2d_path_day_by_day() {
                     ))
                     .unwrap();
             }
+            6 => add_bp_mornings_and_evenings(&p, day, &at_day),
             12 => {
-                // FINDRISC answered; the HbA1c visit done by the nurse.
-                p.polku
-                    .questionnaires()
-                    .answer(
-                        InstrumentId::Findrisc,
-                        Lang::Fi,
-                        &[2, 1, 1, 0, 1, 1, 1, 2],
-                        None,
-                    )
-                    .unwrap();
+                // The HbA1c visit done by the nurse.
                 paths.complete(e.id, "hba1c", Actor::Professional).unwrap();
             }
             15 => {
@@ -154,7 +178,13 @@ fn ninety_days_of_the_t2d_path_day_by_day() {
         Available,
         "opens when the basics are read"
     );
-    assert_eq!(at(2, "findrisc"), Available);
+    assert_eq!(at(2, "bp-series"), Available);
+    assert_eq!(at(6, "bp-series"), InProgress);
+    assert_eq!(
+        at(7, "bp-series"),
+        Done,
+        "four consecutive days of the series"
+    );
     assert_eq!(at(3, "glucose-profile"), InProgress);
     assert_eq!(
         at(9, "glucose-profile"),
@@ -170,9 +200,8 @@ fn ninety_days_of_the_t2d_path_day_by_day() {
     assert_eq!(
         at(11, "nurse-review"),
         Locked,
-        "waits for HbA1c and FINDRISC"
+        "waits for HbA1c and the BP series"
     );
-    assert_eq!(at(12, "findrisc"), Done);
     assert_eq!(at(12, "nurse-review"), Available);
     assert_eq!(at(15, "nurse-review"), Done);
     assert_eq!(at(15, "message-care-team"), Available);
@@ -370,8 +399,10 @@ fn adolescent_referral_on_item_9_and_urgent_flag() {
         referral.due_ms.unwrap() - referral.opened_ms.unwrap(),
         86_400_000
     );
-    let f = pr.flags.iter().find(|f| f.code == "phq9-item9").unwrap();
-    assert!(f.urgent);
+    // The urgent flag is the core's safety rule now (sticky until acknowledged), not the pathway's.
+    let f = p.polku.safety().flags(false).unwrap();
+    assert_eq!(f[0].rule, polku_core::safety::Rule::Phq9Item9);
+    assert!(f[0].urgent);
 }
 
 #[test]
@@ -380,6 +411,17 @@ fn reminders_for_open_steps() {
     let p = profile_at(start);
     let paths = p.polku.pathways();
     let e = paths.enroll("t2d-care-path", Actor::Citizen).unwrap();
+    // The welcome has no reminder times: one reminder at 09:00 the day before it is due (3 days).
+    let r = paths.reminders(Duration::days(20)).unwrap();
+    let f: Vec<_> = r.iter().filter(|(_, x)| x.step_id == "welcome").collect();
+    assert_eq!(f.len(), 1);
+    assert_eq!(
+        polku_core::time::from_ms(f[0].1.at_ms)
+            .with_timezone(&chrono_tz::Europe::Helsinki)
+            .format("%m-%d %H:%M")
+            .to_string(),
+        "11-04 09:00"
+    );
     paths.complete(e.id, "welcome", Actor::Citizen).unwrap();
     paths.complete(e.id, "t2d-basics", Actor::Citizen).unwrap();
     let r = paths.reminders(Duration::days(3)).unwrap();
@@ -401,17 +443,19 @@ fn reminders_for_open_steps() {
     assert!(r
         .iter()
         .all(|(id, x)| *id == e.id && x.at_ms > start.timestamp_millis()));
-    // FINDRISC has no reminder times: one reminder at 09:00 the day before it is due (14 days).
-    let r = paths.reminders(Duration::days(20)).unwrap();
-    let f: Vec<_> = r.iter().filter(|(_, x)| x.step_id == "findrisc").collect();
-    assert_eq!(f.len(), 1);
-    assert_eq!(
-        polku_core::time::from_ms(f[0].1.at_ms)
-            .with_timezone(&chrono_tz::Europe::Helsinki)
-            .format("%m-%d %H:%M")
-            .to_string(),
-        "11-15 09:00"
-    );
+    // The home blood-pressure series reminds morning and evening.
+    let bp: Vec<String> = r
+        .iter()
+        .filter(|(_, x)| x.step_id == "bp-series")
+        .map(|(_, x)| {
+            polku_core::time::from_ms(x.at_ms)
+                .with_timezone(&chrono_tz::Europe::Helsinki)
+                .format("%m-%d %H:%M")
+                .to_string()
+        })
+        .take(3)
+        .collect();
+    assert_eq!(bp, vec!["11-02 20:00", "11-03 07:00", "11-03 20:00"]);
 }
 
 #[test]
@@ -419,21 +463,23 @@ fn enrollment_pins_its_version_and_migrates_explicitly() {
     let p = profile();
     let paths = p.polku.pathways();
     let e = paths.enroll("t2d-care-path", Actor::Citizen).unwrap();
-    assert_eq!(e.definition_version, 1);
+    assert_eq!(e.definition_version, 2);
     paths.complete(e.id, "welcome", Actor::Citizen).unwrap();
-    // Migration to a version that is not published is refused; the enrollment stays on 1.
+    // Migration to a version that is not published is refused; the enrollment stays on 2.
     assert!(matches!(
-        paths.migrate(e.id, 2),
+        paths.migrate(e.id, 3),
         Err(Error::NotFound { .. })
     ));
-    assert_eq!(paths.enrollment(e.id).unwrap().definition_version, 1);
+    assert_eq!(paths.enrollment(e.id).unwrap().definition_version, 2);
     // Skip with a reason.
     paths.complete(e.id, "t2d-basics", Actor::Citizen).unwrap();
-    let pr = paths.skip(e.id, "findrisc", "diabetes jo todettu").unwrap();
-    let s = pr.steps.iter().find(|s| s.step_id == "findrisc").unwrap();
+    let pr = paths
+        .skip(e.id, "bp-series", "mitattu vastaanotolla")
+        .unwrap();
+    let s = pr.steps.iter().find(|s| s.step_id == "bp-series").unwrap();
     assert_eq!(
         (s.state, s.skip_reason.as_deref()),
-        (StepState::Skipped, Some("diabetes jo todettu"))
+        (StepState::Skipped, Some("mitattu vastaanotolla"))
     );
     assert!(
         matches!(paths.skip(e.id, "hba1c", "x"), Err(Error::Conflict(_))),
@@ -448,9 +494,9 @@ fn enrollment_pins_its_version_and_migrates_explicitly() {
     let mut changed = reg.latest("t2d-care-path").unwrap().clone();
     changed.title.en = "changed".into();
     assert!(matches!(reg.add(changed.clone()), Err(Error::Conflict(_))));
-    changed.version = 2;
+    changed.version = 3;
     reg.add(changed).unwrap();
-    assert_eq!(reg.latest("t2d-care-path").unwrap().version, 2);
+    assert_eq!(reg.latest("t2d-care-path").unwrap().version, 3);
     assert_eq!(
         reg.get("t2d-care-path", 1).unwrap().title.en,
         "Type 2 diabetes digital care path"
@@ -497,9 +543,9 @@ fn caseload_across_subjects_urgent_first() {
     assert_eq!(cl.len(), 2);
     assert_eq!(cl[0].subject, "client-b", "urgent first");
     assert!(cl[0]
-        .flags
+        .safety_flags
         .iter()
-        .any(|f| f.urgent && f.code == "phq9-item9"));
+        .any(|f| f.urgent && f.rule == polku_core::safety::Rule::Phq9Item9));
     assert_eq!(cl[1].subject, "client-a");
     assert_eq!(cl[1].open_steps, vec!["rbdi".to_string()]);
     let mut subjects = worker.subjects().unwrap();
@@ -537,15 +583,15 @@ fn published_new_version_leaves_running_enrollments_until_migrated() {
         .unwrap();
     drop(p);
 
-    // The county publishes version 2: the basics step is replaced by a shorter one.
-    let v2 = include_str!("../pathways/t2d-care-path@1.json")
-        .replacen("\"version\": 1", "\"version\": 2", 1)
+    // The county publishes version 3: the basics step is replaced by a shorter one.
+    let v3 = include_str!("../pathways/t2d-care-path@2.json")
+        .replacen("\"version\": 2", "\"version\": 3", 1)
         .replace("\"id\": \"t2d-basics\"", "\"id\": \"t2d-basics-short\"")
         .replace(
             "\"steps\": [\"t2d-basics\"]",
             "\"steps\": [\"t2d-basics-short\"]",
         );
-    std::fs::write(published.join("t2d-care-path@2.json"), v2).unwrap();
+    std::fs::write(published.join("t2d-care-path@3.json"), v3).unwrap();
     let p = open();
     let paths = p.pathways();
     assert_eq!(
@@ -555,28 +601,28 @@ fn published_new_version_leaves_running_enrollments_until_migrated() {
             .find(|d| d.id == "t2d-care-path")
             .unwrap()
             .version,
-        2
+        3
     );
     // The running enrollment is untouched; its progress says a newer version is published.
     let pr = paths.progress(e.id).unwrap();
-    assert_eq!(pr.enrollment.definition_version, 1);
-    assert_eq!(pr.latest_version, 2);
+    assert_eq!(pr.enrollment.definition_version, 2);
+    assert_eq!(pr.latest_version, 3);
     assert!(matches!(
-        paths.migrate(e.id, 1),
+        paths.migrate(e.id, 2),
         Err(polku_core::Error::Validation { ref field, .. }) if field == "to_version"
     ));
     assert!(pr.steps.iter().any(|s| s.step_id == "t2d-basics"));
-    // New enrollments get version 2; the old one moves only when asked, keeping its done steps.
+    // New enrollments get version 3; the old one moves only when asked, keeping its done steps.
     assert_eq!(
         paths
             .enroll("t2d-care-path", Actor::Citizen)
             .unwrap()
             .definition_version,
-        2
+        3
     );
-    let moved = paths.migrate(e.id, 2).unwrap();
-    assert_eq!(moved.enrollment.definition_version, 2);
-    assert_eq!(moved.latest_version, 2);
+    let moved = paths.migrate(e.id, 3).unwrap();
+    assert_eq!(moved.enrollment.definition_version, 3);
+    assert_eq!(moved.latest_version, 3);
     let state = |id: &str| moved.steps.iter().find(|s| s.step_id == id).unwrap().state;
     assert_eq!(
         state("welcome"),
@@ -598,7 +644,7 @@ fn published_new_version_leaves_running_enrollments_until_migrated() {
     .unwrap_err();
     assert!(err.to_string().contains("broken@1.json"), "{err}");
 
-    // A device without version 2 (the county's content not yet there, or the migration synced
+    // A device without version 3 (the county's content not yet there, or the migration synced
     // from another device) still shows the care team everyone, the missing one flagged.
     let p = polku_core::Polku::open_with(
         &dir.path().join("p.db"),
@@ -610,16 +656,16 @@ fn published_new_version_leaves_running_enrollments_until_migrated() {
     )
     .unwrap();
     let caseload = p.caseload().unwrap();
-    assert_eq!(caseload.len(), 2, "both enrollments, both on version 2");
+    assert_eq!(caseload.len(), 2, "both enrollments, both on version 3");
     for c in &caseload {
-        assert_eq!(c.enrollment.definition_version, 2);
+        assert_eq!(c.enrollment.as_ref().unwrap().definition_version, 3);
         assert_eq!(c.flags.len(), 1);
         assert_eq!(c.flags[0].code, "definition_unavailable");
         assert!(!c.flags[0].urgent);
         assert!(c.flags[0]
             .message
             .en
-            .contains("t2d-care-path@2 is not on this device"));
+            .contains("t2d-care-path@3 is not on this device"));
     }
     assert!(p
         .pathways()
@@ -630,12 +676,14 @@ fn published_new_version_leaves_running_enrollments_until_migrated() {
         .pathways()
         .enroll("t2d-care-path", Actor::Citizen)
         .unwrap();
-    assert_eq!(e1.definition_version, 1);
+    assert_eq!(e1.definition_version, 2);
     let caseload = p.caseload().unwrap();
     assert_eq!(caseload.len(), 3);
     assert!(caseload
         .iter()
-        .any(|c| c.enrollment.id == e1.id && c.flags.is_empty() && c.total == 7));
+        .any(|c| c.enrollment.as_ref().is_some_and(|e| e.id == e1.id)
+            && c.flags.is_empty()
+            && c.total == 7));
 }
 
 #[test]

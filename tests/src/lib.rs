@@ -167,6 +167,8 @@ pub fn synced_state(db: &Path) -> Vec<String> {
         "SELECT 'v|' || id || '|' || enrollment_id || '|' || kind FROM pathway_event",
         "SELECT 'c|' || s.id || '|' || c.id FROM sync_conflict c JOIN subject s ON s.no = c.subject_no",
         "SELECT 'd|' || s.id || '|' || d.id || '|' || field || '|' || coalesce(value, '') || '|' || base FROM detail_edit d JOIN subject s ON s.no = d.subject_no",
+        "SELECT 'f|' || s.id || '|' || f.id || '|' || rule || '|' || record_id FROM safety_flag f JOIN subject s ON s.no = f.subject_no",
+        "SELECT 'a|' || s.id || '|' || a.id || '|' || flag_id || '|' || note || '|' || author FROM safety_ack a JOIN subject s ON s.no = a.subject_no",
     ] {
         let mut stmt = conn.prepare(sql).unwrap();
         let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();

@@ -28,7 +28,10 @@ pub struct Point {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Level {
+    /// A value recorded in mmol/L.
     Mmol(f64),
+    /// A value recorded in mg/dL, converted to mmol/L (banded against the mg/dL column).
+    MgDl(f64),
     /// Below the meter range ("LO").
     Low,
     /// Above the meter range ("HI").
@@ -85,7 +88,44 @@ pub fn tenths(mmol: f64) -> i64 {
     (mmol * 10.0 + 1e-9).round() as i64
 }
 
-/// Consensus band of a value (boundaries inclusive as in the 2019 table, on 0.1 mmol/L).
+impl Level {
+    /// The value in mmol/L (`None` for LO/HI).
+    pub fn mmol(self) -> Option<f64> {
+        match self {
+            Level::Mmol(v) | Level::MgDl(v) => Some(v),
+            Level::Low | Level::High => None,
+        }
+    }
+
+    /// Below a consensus threshold given in tenths of mmol/L (39 or 30), compared in the unit the
+    /// value was recorded in: 3.9 / 3.0 mmol/L on 0.1, or 70 / 54 mg/dL on whole numbers.
+    pub fn below(self, threshold_tenths: i64) -> bool {
+        match self {
+            Level::Low => true,
+            Level::High => false,
+            Level::Mmol(v) => tenths(v) < threshold_tenths,
+            Level::MgDl(v) => mg_dl(v) < mg_dl_threshold(threshold_tenths),
+        }
+    }
+}
+
+/// A converted mg/dL value back in whole mg/dL, as typed.
+pub fn mg_dl(mmol: f64) -> i64 {
+    (mmol * crate::diary::MG_DL_PER_MMOL_L).round() as i64
+}
+
+/// The consensus table's mg/dL column for a mmol/L threshold in tenths.
+fn mg_dl_threshold(tenths: i64) -> i64 {
+    match tenths {
+        30 => 54,
+        39 => 70,
+        t => (t as f64 / 10.0 * crate::diary::MG_DL_PER_MMOL_L).round() as i64,
+    }
+}
+
+/// Consensus band of a value, boundaries inclusive as in the 2019 table, in the unit the value was
+/// recorded in (clinical-reference.md): mmol/L on 0.1 (3.0 / 3.9 / 10.0 / 13.9), mg/dL on whole
+/// numbers (54 / 70 / 180 / 250), so 181 mg/dL is high and 251 mg/dL very high.
 pub fn band(level: Level) -> Band {
     match level {
         Level::Low => Band::VeryLow,
@@ -95,6 +135,13 @@ pub fn band(level: Level) -> Band {
             t if t <= 38 => Band::Low,
             t if t <= 100 => Band::InRange,
             t if t <= 139 => Band::High,
+            _ => Band::VeryHigh,
+        },
+        Level::MgDl(v) => match mg_dl(v) {
+            m if m < 54 => Band::VeryLow,
+            m if m < 70 => Band::Low,
+            m if m <= 180 => Band::InRange,
+            m if m <= 250 => Band::High,
             _ => Band::VeryHigh,
         },
     }
@@ -175,7 +222,7 @@ pub struct GlucoseSummary {
     pub sd_mmol_l: Option<f64>,
     /// SD / mean in percent; target ≤ 36 %.
     pub cv_percent: Option<f64>,
-    /// Only for CGM.
+    /// Only for CGM, and only when `sufficiency` says the data are sufficient (withheld otherwise).
     pub gmi: Option<Gmi>,
     pub bands: Bands,
     pub below_range_percent: f64,
@@ -204,13 +251,7 @@ pub fn summarize(
     if points.is_empty() {
         return None;
     }
-    let values: Vec<f64> = points
-        .iter()
-        .filter_map(|p| match p.level {
-            Level::Mmol(v) => Some(v),
-            _ => None,
-        })
-        .collect();
+    let values: Vec<f64> = points.iter().filter_map(|p| p.level.mmol()).collect();
     let m = mean(&values);
     let sd = sample_sd(&values);
     let cv = match (m, sd) {
@@ -225,26 +266,17 @@ pub fn summarize(
         Basis::PerReading => (vec![1; points.len()], None),
     };
     let bands = band_shares(points, &weights);
-    let count_below = |thr: i64| {
-        points
-            .iter()
-            .filter(|p| match p.level {
-                Level::Low => true,
-                Level::High => false,
-                Level::Mmol(v) => tenths(v) < thr,
-            })
-            .count() as u64
-    };
+    let count_below = |thr: i64| points.iter().filter(|p| p.level.below(thr)).count() as u64;
     let (sufficiency, hypo_events, gmi_v) = match (basis, nominal) {
         (Basis::TimeWeighted, Some(nominal)) => {
             let mut events = hypo_events(points, &weights, 39, 1);
             events.extend(hypo_events(points, &weights, 30, 2));
             events.sort_by_key(|e| (e.start_ms, e.level));
-            (
-                Some(sufficiency(points.len() as u64, nominal, from_ms, to_ms)),
-                events,
-                m.map(gmi),
-            )
+            let enough = sufficiency(points.len() as u64, nominal, from_ms, to_ms);
+            // GMI only from sufficient data (consensus 2019; clinical-reference.md): an estimate
+            // of HbA1c from a few days of CGM misleads more than it tells.
+            let gmi_v = m.filter(|_| enough.sufficient).map(gmi);
+            (Some(enough), events, gmi_v)
         }
         _ => (None, Vec::new(), None),
     };
@@ -369,16 +401,11 @@ pub fn hypo_events(
         start: usize,
         nadir: usize,
     }
-    let is_below = |p: &Point| match p.level {
-        Level::Low => true,
-        Level::High => false,
-        Level::Mmol(v) => tenths(v) < threshold_tenths,
-    };
+    let is_below = |p: &Point| p.level.below(threshold_tenths);
     let lower = |a: &Point, b: &Point| match (a.level, b.level) {
         (Level::Low, _) => false,
         (_, Level::Low) => true,
-        (Level::Mmol(x), Level::Mmol(y)) => y < x,
-        _ => false,
+        (x, y) => matches!((x.mmol(), y.mmol()), (Some(x), Some(y)) if y < x),
     };
     let min_ms = EVENT_MINUTES * MINUTE;
     let mut events = Vec::new();
@@ -395,10 +422,7 @@ pub fn hypo_events(
         end_ms,
         end_offset_s: end_offset,
         duration_minutes: (end_ms - points[ev.start].at_ms) as f64 / MINUTE as f64,
-        nadir_mmol_l: match points[ev.nadir].level {
-            Level::Mmol(v) => Some(v),
-            _ => None,
-        },
+        nadir_mmol_l: points[ev.nadir].level.mmol(),
         nadir_ms: points[ev.nadir].at_ms,
         recovered,
     };
@@ -473,7 +497,7 @@ pub fn hypo_events(
 pub fn agp(points: &[Point]) -> Vec<AgpHour> {
     let mut bins: Vec<Vec<f64>> = vec![Vec::new(); 24];
     for p in points {
-        if let Level::Mmol(v) = p.level {
+        if let Some(v) = p.level.mmol() {
             let h = time::wall_clock(p.at_ms, p.offset_s).hour() as usize;
             bins[h].push(v);
         }

@@ -53,6 +53,7 @@ impl Analytics<'_> {
                 ) {
                     (_, Some("LO")) => glucose::Level::Low,
                     (_, Some("HI")) => glucose::Level::High,
+                    (Some(v), Some("mg/dL")) => glucose::Level::MgDl(v),
                     (Some(v), _) => glucose::Level::Mmol(v),
                     (None, _) => continue,
                 };

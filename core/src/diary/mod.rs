@@ -357,6 +357,8 @@ pub(crate) fn derived_columns(d: &EntryData) -> Derived {
     let (value, value2, tag, marker) = match d {
         EntryData::Glucose(g) => {
             let marker = match g.reading {
+                // Banded in the unit it was recorded in (analytics::glucose::Level::MgDl).
+                GlucoseReading::Value { .. } if g.unit == GlucoseUnit::MgDl => Some("mg/dL"),
                 GlucoseReading::Value { .. } => None,
                 GlucoseReading::Low => Some("LO"),
                 GlucoseReading::High => Some("HI"),
@@ -444,6 +446,16 @@ pub(crate) fn insert_version(
         hlc,
     ])?;
     if n == 1 {
+        crate::safety::Raised {
+            subject_no: cx.subject_no,
+            source: crate::safety::SOURCE_ENTRY,
+            version_id: &e.version_id.to_string(),
+            record_id: &e.id.to_string(),
+            at_ms: e.at.timestamp_millis(),
+            offset_s: e.at.offset().local_minus_utc(),
+            created_ms: e.created_at.timestamp_millis(),
+        }
+        .entry(tx, &e.data, e.deleted.is_some())?;
         crate::sync::enqueue(
             tx,
             crate::sync::records::ENTRY_VERSION,

@@ -164,6 +164,17 @@ const BUILTIN: &[(&str, &str)] = &[
         "adolescent-mood@1.json",
         include_str!("../../pathways/adolescent-mood@1.json"),
     ),
+    // v2 (docs/pathways.md): FINDRISC, a risk score for developing type 2 diabetes, replaced by
+    // a home blood-pressure series; the mood path opens its follow-ups and same-day referral on
+    // R-BDI item 7 too.
+    (
+        "t2d-care-path@2.json",
+        include_str!("../../pathways/t2d-care-path@2.json"),
+    ),
+    (
+        "adolescent-mood@2.json",
+        include_str!("../../pathways/adolescent-mood@2.json"),
+    ),
 ];
 
 impl Registry {

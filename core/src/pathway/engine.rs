@@ -8,6 +8,9 @@
 //! - Due and expiry are counted from the opening. Done beats everything; then skipped; an open step
 //!   past its expiry is expired, past its due date overdue, with partial data in progress.
 //! - Measurement periods and questionnaires complete from data recorded after the step opened.
+//! - An answer that opened a step keeps it open: unlock conditions on questionnaires hold from the
+//!   first response since enrollment that met them, so a later, better answer never re-locks a
+//!   step opened for it (a same-day referral stays). Flags look at the latest response.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -36,6 +39,17 @@ pub trait Data {
     fn cgm(&self, since_ms: i64) -> Vec<crate::analytics::glucose::Point>;
     /// The latest response of `instrument`, if authored at or after `since_ms`.
     fn latest_response(&self, instrument: InstrumentId, since_ms: i64) -> Option<Response>;
+    /// Every response of `instrument` authored at or after `since_ms`, oldest first.
+    fn responses(&self, instrument: InstrumentId, since_ms: i64) -> Vec<Response>;
+}
+
+/// Which responses a questionnaire condition reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Answers {
+    /// Any response since enrollment: true from the first that met it (unlocking).
+    First,
+    /// The latest response (flags show the current state).
+    Latest,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -159,13 +173,20 @@ fn flag(
     finished: &HashMap<&str, i64>,
 ) -> Option<RaisedFlag> {
     let measured_since = enrolled_ms.max(now_ms - FLAG_WINDOW_DAYS * DAY_MS);
-    condition(&f.when, enrolled_ms, measured_since, data, now_ms, finished).map(|since_ms| {
-        RaisedFlag {
-            code: f.code.clone(),
-            urgent: f.urgent,
-            since_ms,
-            message: f.message.clone(),
-        }
+    condition(
+        &f.when,
+        enrolled_ms,
+        measured_since,
+        data,
+        now_ms,
+        finished,
+        Answers::Latest,
+    )
+    .map(|since_ms| RaisedFlag {
+        code: f.code.clone(),
+        urgent: f.urgent,
+        since_ms,
+        message: f.message.clone(),
     })
 }
 
@@ -181,7 +202,15 @@ fn evaluate_step(
     for c in &step.unlock {
         opened = match (
             opened,
-            condition(c, enrolled_ms, enrolled_ms, data, now_ms, finished),
+            condition(
+                c,
+                enrolled_ms,
+                enrolled_ms,
+                data,
+                now_ms,
+                finished,
+                Answers::First,
+            ),
         ) {
             (Some(a), Some(b)) => Some(a.max(b)),
             _ => None,
@@ -337,7 +366,20 @@ fn condition(
     data: &dyn Data,
     now_ms: i64,
     finished: &HashMap<&str, i64>,
+    answers: Answers,
 ) -> Option<i64> {
+    // The instant of the response `meets` picks (the first or the latest, see `Answers`).
+    let response = |instrument: InstrumentId, meets: &dyn Fn(&Response) -> bool| match answers {
+        Answers::Latest => data
+            .latest_response(instrument, enrolled_ms)
+            .filter(|r| meets(r))
+            .map(|r| r.authored.timestamp_millis()),
+        Answers::First => data
+            .responses(instrument, enrolled_ms)
+            .iter()
+            .find(|r| meets(r))
+            .map(|r| r.authored.timestamp_millis()),
+    };
     match c {
         Condition::AfterSteps { steps } => steps
             .iter()
@@ -347,23 +389,19 @@ fn condition(
         Condition::AfterDays { days } => {
             Some(enrolled_ms + *days as i64 * DAY_MS).filter(|t| *t <= now_ms)
         }
-        Condition::QuestionnaireBand { instrument, bands } => data
-            .latest_response(*instrument, enrolled_ms)
-            .filter(|r| bands.contains(&r.scored.band))
-            .map(|r| r.authored.timestamp_millis()),
+        Condition::QuestionnaireBand { instrument, bands } => {
+            response(*instrument, &|r| bands.contains(&r.scored.band))
+        }
         Condition::QuestionnaireItem {
             instrument,
             item,
             min,
-        } => data
-            .latest_response(*instrument, enrolled_ms)
-            .filter(|r| {
-                r.scored
-                    .answers
-                    .get(*item as usize - 1)
-                    .is_some_and(|a| a >= min)
-            })
-            .map(|r| r.authored.timestamp_millis()),
+        } => response(*instrument, &|r| {
+            r.scored
+                .answers
+                .get(*item as usize - 1)
+                .is_some_and(|a| a >= min)
+        }),
         Condition::HomeBpMeanAtLeast {
             systolic,
             diastolic,
@@ -397,7 +435,17 @@ fn condition(
             .filter(|t| *t <= now_ms),
         Condition::Any { of } => of
             .iter()
-            .filter_map(|c| condition(c, enrolled_ms, measured_since, data, now_ms, finished))
+            .filter_map(|c| {
+                condition(
+                    c,
+                    enrolled_ms,
+                    measured_since,
+                    data,
+                    now_ms,
+                    finished,
+                    answers,
+                )
+            })
             .min(),
     }
 }

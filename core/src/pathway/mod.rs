@@ -20,6 +20,7 @@ use crate::client::Context;
 use crate::diary::SymptomCode;
 use crate::error::{Error, Result};
 use crate::questionnaire::{InstrumentId, Questionnaires, Response};
+use crate::safety::SafetyFlag;
 use crate::time;
 
 pub use definition::{Definition, Registry, Step, StepKind};
@@ -450,6 +451,7 @@ struct Memo {
     bp: Series<BpPoint>,
     symptoms: Series<(i64, i32, String)>,
     latest: RefCell<HashMap<InstrumentId, Option<Response>>>,
+    all: RefCell<HashMap<InstrumentId, Rc<Vec<Response>>>>,
 }
 
 /// A glucose reading: instant, offset, value (None for LO/HI), LO marker, fasting context.
@@ -613,6 +615,27 @@ impl engine::Data for DbData<'_> {
             .clone();
         latest.filter(|r| r.authored.timestamp_millis() >= since_ms)
     }
+
+    fn responses(&self, instrument: InstrumentId, since_ms: i64) -> Vec<Response> {
+        let all = self
+            .memo
+            .all
+            .borrow_mut()
+            .entry(instrument)
+            .or_insert_with(|| {
+                // Newest first from the store; the engine wants the oldest first.
+                let mut rs = Questionnaires { cx: self.cx }
+                    .list(Some(instrument), crate::diary::MAX_PAGE)
+                    .unwrap_or_default();
+                rs.reverse();
+                Rc::new(rs)
+            })
+            .clone();
+        all.iter()
+            .filter(|r| r.authored.timestamp_millis() >= since_ms)
+            .cloned()
+            .collect()
+    }
 }
 
 /// `None` when the enrollment's pinned definition is not on this device.
@@ -628,6 +651,21 @@ fn definition_known(p: Result<Progress>) -> Result<Option<Progress>> {
 }
 
 impl ClientSummary {
+    /// A person on no pathway (or whose rows are listed already) with open safety flags.
+    fn flags_only(subject: String, safety_flags: Vec<SafetyFlag>) -> ClientSummary {
+        ClientSummary {
+            subject,
+            enrollment: None,
+            finished: 0,
+            total: 0,
+            open_steps: Vec::new(),
+            overdue_steps: Vec::new(),
+            expired_steps: Vec::new(),
+            flags: Vec::new(),
+            safety_flags,
+        }
+    }
+
     fn definition_unavailable(subject: String, e: Enrollment) -> ClientSummary {
         let name = format!("{}@{}", e.definition_id, e.definition_version);
         ClientSummary {
@@ -651,29 +689,43 @@ impl ClientSummary {
                     en: format!("Pathway {name} is not on this device: update the app's content."),
                 },
             }],
-            enrollment: e,
+            safety_flags: Vec::new(),
+            enrollment: Some(e),
         }
     }
 }
 
-/// One enrollment of the caseload, as the care team's list shows it.
+/// One enrollment of the caseload, as the care team's list shows it; or, for a person on no
+/// pathway with open safety flags, a row with `enrollment: None`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClientSummary {
     pub subject: String,
-    pub enrollment: Enrollment,
+    pub enrollment: Option<Enrollment>,
     pub finished: u32,
     pub total: u32,
     /// Steps waiting for the citizen or the professional.
     pub open_steps: Vec<String>,
     pub overdue_steps: Vec<String>,
     pub expired_steps: Vec<String>,
+    /// The pathway's own flags.
     pub flags: Vec<RaisedFlag>,
+    /// The person's unacknowledged safety flags, whatever raised them (on every row of theirs).
+    pub safety_flags: Vec<SafetyFlag>,
+}
+
+impl ClientSummary {
+    /// Whether anything urgent waits: an open safety flag or an urgent pathway flag.
+    pub fn urgent(&self) -> bool {
+        !self.safety_flags.is_empty() || self.flags.iter().any(|f| f.urgent)
+    }
 }
 
 impl crate::Polku {
     /// Evaluates every enrollment of every subject on this device: the care team's overview of
-    /// who is stuck, overdue or flagged. Urgent flags first, then overdue, then the rest.
+    /// who is stuck, overdue or flagged. People with unacknowledged safety flags first (also
+    /// those on no pathway), then urgent pathway flags, then overdue steps, then the rest.
     pub fn caseload(&self) -> Result<Vec<ClientSummary>> {
+        let mut open_flags = crate::safety::open_by_subject(self.store())?;
         let subjects: Vec<(String, i64)> = self.store().read(|c| {
             let mut stmt = c.prepare_cached("SELECT DISTINCT s.id, s.no FROM pathway_enrollment e JOIN subject s ON s.no = e.subject_no ORDER BY s.no")?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -681,6 +733,7 @@ impl crate::Polku {
         })?;
         let mut out = Vec::new();
         for (subject, no) in subjects {
+            let safety_flags = open_flags.remove(&subject).unwrap_or_default();
             let view = self.view_of(subject.clone(), no);
             let paths = view.pathways();
             for e in paths.enrollments()? {
@@ -689,7 +742,10 @@ impl crate::Polku {
                 let p = match definition_known(paths.progress_of(e.clone()))? {
                     Some(p) => p,
                     None => {
-                        out.push(ClientSummary::definition_unavailable(subject.clone(), e));
+                        out.push(ClientSummary {
+                            safety_flags: safety_flags.clone(),
+                            ..ClientSummary::definition_unavailable(subject.clone(), e)
+                        });
                         continue;
                     }
                 };
@@ -712,13 +768,20 @@ impl crate::Polku {
                     finished: p.finished,
                     total: p.total,
                     flags: p.flags,
-                    enrollment: p.enrollment,
+                    safety_flags: safety_flags.clone(),
+                    enrollment: Some(p.enrollment),
                 });
             }
         }
+        out.extend(
+            open_flags
+                .into_iter()
+                .map(|(subject, flags)| ClientSummary::flags_only(subject, flags)),
+        );
         out.sort_by_key(|c| {
             (
-                !c.flags.iter().any(|f| f.urgent),
+                c.safety_flags.is_empty(),
+                !c.urgent(),
                 c.overdue_steps.is_empty(),
                 c.subject.clone(),
             )

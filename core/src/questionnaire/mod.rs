@@ -216,25 +216,26 @@ pub fn score(id: InstrumentId, answers: &[i64]) -> Result<Scored> {
         .ok_or_else(|| {
             Error::Storage(format!("{} total {total} outside every band", id.as_str()))
         })?;
-    let mut flags = Vec::new();
-    // PHQ-9 item 9 (thoughts of death or self-harm) at 1 or more: urgent to the care team
-    // (clinical-reference.md, PHQ-9 row).
-    if id == InstrumentId::Phq9 && values[8] >= 1 {
-        flags.push(Flag {
-            code: "phq9_item9".into(),
-            urgent: true,
-            reason: "PHQ-9 item 9 answered 1 or more (thoughts of death or self-harm): contact the person today".into(),
-        });
-    }
-    Ok(Scored {
+    let mut scored = Scored {
         instrument: id,
         answers: values,
         item_points: points,
         total,
         max_total: ins.max_total(),
         band,
-        flags,
-    })
+        flags: Vec::new(),
+    };
+    // The care team's flags come from the safety rules (one place: safety::rules), e.g. PHQ-9
+    // item 9 ≥ 1 and R-BDI item 7 at a self-harm statement.
+    scored.flags = crate::safety::rules::response(&scored)
+        .into_iter()
+        .map(|f| Flag {
+            code: f.rule.code().into(),
+            urgent: true,
+            reason: f.rule.care_team_text().en,
+        })
+        .collect();
+    Ok(scored)
 }
 
 /// A stored response.
@@ -308,6 +309,17 @@ impl Questionnaires<'_> {
                     r.wording,
                 ],
             )?;
+            let id = r.id.to_string();
+            crate::safety::Raised {
+                subject_no: self.cx.subject_no,
+                source: crate::safety::SOURCE_RESPONSE,
+                version_id: &id,
+                record_id: &id,
+                at_ms: r.authored.timestamp_millis(),
+                offset_s: r.authored.offset().local_minus_utc(),
+                created_ms: r.created_at.timestamp_millis(),
+            }
+            .response(tx, &r.scored)?;
             crate::sync::enqueue_now(
                 tx,
                 self.cx,

@@ -12,7 +12,7 @@ use rusqlite_migration::{Migrations, M};
 ///
 /// | kind | value | value2 | tag | marker / detail |
 /// |---|---|---|---|---|
-/// | glucose | mmol/L (NULL when LO/HI) | hours after meal | source (meter/cgm/manual) | LO / HI; detail: meal context |
+/// | glucose | mmol/L (NULL when LO/HI) | hours after meal | source (meter/cgm/manual) | LO / HI, or mg/dL for a value typed in mg/dL (V8); detail: meal context |
 /// | blood_pressure | systolic | diastolic | series (morning/evening) | |
 /// | weight / heart_rate / temperature | kg / bpm / °C | | | |
 /// | symptom | severity | | symptom code | |
@@ -235,6 +235,38 @@ ALTER TABLE questionnaire_response ADD COLUMN wording TEXT;
 UPDATE questionnaire_response SET wording = 'polku-1';
 "#;
 
+/// Patient safety (core/src/safety): `safety_flag` is derived on every device from the records it
+/// holds (the rules decide, ids are UUIDv5 of rule and record, so all devices agree);
+/// `safety_ack` holds the care team's acknowledgements, append-only and synced. Glucose values
+/// typed in mg/dL get the marker `mg/dL` so analytics band them in that unit without decoding
+/// `data` (the marker column is in the covering index).
+const V8: &str = r#"
+CREATE TABLE safety_flag (
+    id           TEXT PRIMARY KEY NOT NULL,
+    subject_no   INTEGER NOT NULL REFERENCES subject (no),
+    rule         TEXT NOT NULL,
+    source       TEXT NOT NULL,
+    version_id   TEXT NOT NULL,
+    record_id    TEXT NOT NULL,
+    at_ms        INTEGER NOT NULL,
+    utc_offset_s INTEGER NOT NULL,
+    detail       TEXT NOT NULL
+);
+CREATE INDEX safety_flag_by_subject ON safety_flag (subject_no, at_ms);
+CREATE INDEX safety_flag_by_record ON safety_flag (record_id);
+CREATE TABLE safety_ack (
+    id         TEXT PRIMARY KEY NOT NULL,
+    subject_no INTEGER NOT NULL REFERENCES subject (no),
+    flag_id    TEXT NOT NULL,
+    note       TEXT NOT NULL,
+    author     TEXT NOT NULL,
+    acked_ms   INTEGER NOT NULL
+);
+CREATE INDEX safety_ack_by_flag ON safety_ack (flag_id);
+UPDATE entry_version SET marker = 'mg/dL'
+    WHERE kind = 'glucose' AND marker IS NULL AND value IS NOT NULL AND json_extract(data, '$.unit') = 'mg/dL';
+"#;
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
@@ -244,11 +276,12 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V5),
         M::up(V6),
         M::up(V7),
+        M::up(V8),
     ])
 }
 
 /// The schema version this build writes.
-pub const LATEST: i64 = 7;
+pub const LATEST: i64 = 8;
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,7 @@ pub mod protocol;
 pub(crate) mod records;
 
 pub use http::install_crypto_provider;
-pub use records::{check_op, Invalid};
+pub use records::{care_team_only, check_op, Invalid};
 
 use std::time::Duration;
 
@@ -80,6 +80,11 @@ const KEY_EPOCH: &str = "sync.epoch";
 const KEY_HLC: &str = "sync.hlc";
 const KEY_LAST_OK: &str = "sync.last_success_ms";
 const KEY_LAST_ERROR: &str = "sync.last_error";
+
+/// The role this device was enrolled with (`citizen`, `professional`, `outreach`), if enrolled.
+pub(crate) fn device_role(c: &Connection) -> Result<Option<String>> {
+    get(c, KEY_ROLE)
+}
 
 fn get(c: &Connection, key: &str) -> Result<Option<String>> {
     Ok(
@@ -643,7 +648,10 @@ fn requeue_everything(tx: &Transaction<'_>) -> Result<()> {
              SELECT 'questionnaire.response', id, subject_no, printf('%016x-0000-requeue', created_ms)
              FROM questionnaire_response ORDER BY created_ms;
          INSERT OR IGNORE INTO sync_outbox (kind, record_id, subject_no, hlc)
-             SELECT 'details.edit', id, subject_no, hlc FROM detail_edit ORDER BY hlc;",
+             SELECT 'details.edit', id, subject_no, hlc FROM detail_edit ORDER BY hlc;
+         INSERT OR IGNORE INTO sync_outbox (kind, record_id, subject_no, hlc)
+             SELECT 'safety.ack', id, subject_no, printf('%016x-0000-requeue', acked_ms)
+             FROM safety_ack ORDER BY acked_ms;",
     )?;
     Ok(())
 }
@@ -790,6 +798,7 @@ fn purge(tx: &Transaction<'_>, subject: &str) -> Result<()> {
         "questionnaire_response",
         "pathway_enrollment",
         "detail_edit",
+        "safety_ack",
     ] {
         let id = if table == "entry_version" {
             "version_id"
@@ -804,6 +813,7 @@ fn purge(tx: &Transaction<'_>, subject: &str) -> Result<()> {
     for table in ["sync_stream", "sync_held", "sync_conflict"] {
         tx.execute(&format!("DELETE FROM {table} WHERE subject_no = ?1"), [no])?;
     }
+    crate::safety::purge(tx, no)?;
     Ok(())
 }
 

@@ -29,6 +29,12 @@ pub(crate) const QUESTIONNAIRE_RESPONSE: &str = "questionnaire.response";
 pub(crate) const PATHWAY_ENROLLMENT: &str = "pathway.enrollment";
 pub(crate) const PATHWAY_EVENT: &str = "pathway.event";
 pub(crate) const DETAIL_EDIT: &str = "details.edit";
+pub(crate) const SAFETY_ACK: &str = "safety.ack";
+
+/// Kinds only the care team writes: the server refuses them from a citizen's device.
+pub fn care_team_only(kind: &str) -> bool {
+    kind == SAFETY_ACK
+}
 
 pub(crate) const KINDS: &[Kind] = &[
     Kind {
@@ -123,6 +129,14 @@ pub(crate) const KINDS: &[Kind] = &[
         ],
         has_subject: true,
     },
+    Kind {
+        name: SAFETY_ACK,
+        schema_version: 1,
+        table: "safety_ack",
+        id_column: "id",
+        columns: &["id", "flag_id", "note", "author", "acked_ms"],
+        has_subject: true,
+    },
 ];
 
 pub(crate) fn kind(name: &str) -> Option<&'static Kind> {
@@ -186,6 +200,7 @@ pub(crate) fn apply(
     // A first version of an entry no other device has versioned is its own head (the common case
     // of an initial sync); otherwise the head is recomputed after the insert.
     let mut first_of_entry = false;
+    let mut entry_data = None;
     if kind.name == ENTRY_VERSION {
         // The analytics columns are recomputed from the typed data, never taken on trust.
         let data = obj.get("data").and_then(Value::as_str).unwrap_or("");
@@ -206,6 +221,7 @@ pub(crate) fn apply(
             .prepare_cached("SELECT 1 FROM entry_version WHERE entry_id = ?1")?
             .exists([entry_id])?;
         vals.push(SqlValue::Integer(first_of_entry as i64));
+        entry_data = Some(data);
     }
     let n = tx
         .prepare_cached(&kind_sql(kind).insert)?
@@ -213,10 +229,57 @@ pub(crate) fn apply(
     if n == 0 {
         return Ok(Applied::AlreadyHere);
     }
+    raise_safety_flags(tx, kind, subject_no, obj, &id, entry_data.as_ref())?;
     if kind.name == ENTRY_VERSION && !first_of_entry {
         return entry_inserted(tx, &id, subject_no, now_ms);
     }
     Ok(Applied::Inserted)
+}
+
+/// The safety rules run on every record a device receives, as on those it writes, so every
+/// device holds the same flags (safety/mod.rs).
+fn raise_safety_flags(
+    tx: &Transaction<'_>,
+    kind: &Kind,
+    subject_no: i64,
+    obj: &Map<String, Value>,
+    id: &str,
+    entry: Option<&EntryData>,
+) -> Result<()> {
+    let int = |k: &str| obj.get(k).and_then(Value::as_i64).unwrap_or(0);
+    let text = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("");
+    match (kind.name, entry) {
+        (ENTRY_VERSION, Some(data)) => crate::safety::Raised {
+            subject_no,
+            source: crate::safety::SOURCE_ENTRY,
+            version_id: id,
+            record_id: text("entry_id"),
+            at_ms: int("at_ms"),
+            offset_s: int("utc_offset_s") as i32,
+            created_ms: int("created_ms"),
+        }
+        .entry(
+            tx,
+            data,
+            !obj.get("deleted_reason").is_none_or(Value::is_null),
+        ),
+        (QUESTIONNAIRE_RESPONSE, _) => {
+            let Some(scored) = crate::safety::rescore(text("instrument"), text("answers")) else {
+                return Ok(());
+            };
+            crate::safety::Raised {
+                subject_no,
+                source: crate::safety::SOURCE_RESPONSE,
+                version_id: id,
+                record_id: id,
+                at_ms: int("authored_ms"),
+                offset_s: int("utc_offset_s") as i32,
+                created_ms: int("created_ms"),
+            }
+            .response(tx, &scored)
+        }
+        _ => Ok(()),
+    }
 }
 
 struct KindSql {

@@ -388,6 +388,14 @@ impl SqliteStorage {
         if let Err(bad) = polku_core::sync::check_op(&op, &payload_text) {
             return refuse(OpStatus::Rejected, bad.code, bad.reason);
         }
+        if polku_core::sync::care_team_only(&op.kind) && !auth.role.reads_others() {
+            // A safety flag's acknowledgement is the care team's word that it was handled.
+            return refuse(
+                OpStatus::Rejected,
+                "forbidden_kind",
+                format!("only the care team writes {}", op.kind),
+            );
+        }
         if !allowed.iter().any(|s| s == &op.stream) {
             let ended: bool = auth.role.reads_others()
                 && tx
