@@ -85,6 +85,30 @@ pub enum Command {
     /// Client details (phone, address, access instructions, ...), merged per field across devices.
     #[command(subcommand)]
     Details(DetailsCmd),
+    /// Urgent safety flags (self-harm answers, danger values): list, and acknowledge on a
+    /// professional's device.
+    #[command(subcommand)]
+    Flags(FlagsCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FlagsCmd {
+    /// Open flags of this record (with --all also the acknowledged ones and who acknowledged).
+    List {
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value = "fi")]
+        lang: String,
+    },
+    /// Acknowledge a flag with what was done (a professional's device): that flag and the open
+    /// flags of the same rule before it.
+    Acknowledge {
+        /// The flag id from `flags list`.
+        flag: String,
+        /// What was done ("called, appointment tomorrow").
+        #[arg(long)]
+        note: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Timelike, Utc};
 use chrono_tz::Tz;
 use polku_core::diary::*;
 use polku_core::pathway::Actor;
-use polku_core::questionnaire::{InstrumentId, Lang};
+use polku_core::questionnaire::Lang;
 use polku_core::{keys, DbKey, Error};
 use serde_json::json;
 
@@ -259,20 +259,18 @@ pub fn run(a: &DemoArgs, tz: Tz, json_out: bool) -> Result<(), Error> {
     )?;
     let observations = bundle["entry"].as_array().map_or(0, Vec::len);
 
-    // 5. A care pathway the citizen started herself: two steps read, the FINDRISC answered
-    // (its step completes from the answer), the 7-day glucose profile now open.
+    // 5. A care pathway the citizen started herself: two steps read, the 7-day glucose profile
+    // and the home blood-pressure series now open.
     let paths = p.pathways();
     let enrollment = paths.enroll("t2d-care-path", Actor::Citizen)?;
     for step in ["welcome", "t2d-basics"] {
         paths.complete(enrollment.id, step, Actor::Citizen)?;
     }
-    p.questionnaires().answer(
-        InstrumentId::Findrisc,
-        Lang::Fi,
-        &[2, 1, 1, 0, 1, 1, 1, 2],
-        None,
-    )?;
     let progress = paths.progress(enrollment.id)?;
+    // The second night's sensor readings below 3.0 mmol/L raised urgent safety flags on the
+    // phone (the first night is older than two weeks: history, not a same-day matter).
+    let raised = p.safety().flags(false)?;
+    let guidance = p.safety().guidance(&raised, Lang::En);
 
     // 6. Sync through an embedded server on loopback: the phone uploads, the nurse's device
     // downloads and sees the same figures and the pathway in her caseload; her reads are audited.
@@ -292,6 +290,7 @@ pub fn run(a: &DemoArgs, tz: Tz, json_out: bool) -> Result<(), Error> {
                 "glucose_last_14_days": glucose, "blood_pressure_last_8_days": bp,
                 "corrected_entry_history": history, "fhir_export": { "file": export, "observations": observations },
                 "pathway": progress, "sync": synced,
+                "safety": { "raised_on_phone": raised.len(), "rules": raised.iter().map(|f| f.rule.code()).collect::<std::collections::BTreeSet<_>>() },
             }))
             .map_err(|e| Error::Io(e.to_string()))?
         );
@@ -332,8 +331,23 @@ pub fn run(a: &DemoArgs, tz: Tz, json_out: bool) -> Result<(), Error> {
          downloaded {} and shows the same 14-day time in range ({:.1} %); audit log of the citizen: {}",
         synced.server, synced.uploaded, synced.upload_requests, synced.downloaded, synced.nurse_tir_percent, synced.audit.join("; ")
     );
-    println!("The nurse's caseload on her device:");
+    println!(
+        "\nSafety: {} sensor readings below 3.0 mmol/L in the night of {} raised urgent flags on the phone; the citizen was told:",
+        raised.len(),
+        raised.iter().map(|f| f.at.format("%-d.%-m.").to_string()).next().unwrap_or_default()
+    );
+    for g in &guidance {
+        println!("  {}", g.title);
+        g.steps.iter().for_each(|s| println!("   - {s}"));
+    }
+    println!("The nurse's caseload on her device (urgent safety flags first):");
     crate::pathway::print_caseload(&synced.caseload, Lang::En);
+    println!(
+        "The nurse acknowledged {} flag(s) (\"{}\"); after the next sync the phone shows them acknowledged by {}.",
+        synced.acknowledged,
+        ACK_NOTE,
+        synced.acknowledged_by
+    );
     match &a.keep {
         Some(dir) => println!("\nThe profile is kept: polku --home {} --passphrase-env VAR diary list   (with VAR=demo)", dir.display()),
         None => println!("\n(The demo profile was temporary and has been removed; use --keep DIR to keep it.)"),
@@ -353,6 +367,8 @@ fn meter(v: f64, context: MealContext, hours: Option<u8>) -> EntryData {
     })
 }
 
+const ACK_NOTE: &str = "Called Aino: medication reviewed with the doctor, re-check in 3 days";
+
 #[derive(Debug, serde::Serialize)]
 struct SyncDemo {
     server: String,
@@ -362,6 +378,10 @@ struct SyncDemo {
     nurse_tir_percent: f64,
     audit: Vec<String>,
     caseload: Vec<polku_core::pathway::ClientSummary>,
+    /// Safety flags the nurse acknowledged, and whom the phone shows as acknowledging them.
+    acknowledged: usize,
+    acknowledged_by: String,
+    phone_open_flags_after: usize,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -457,6 +477,26 @@ fn sync_demo(
         rows.iter().filter(|a| a.action == "read").count(),
         readers.into_iter().collect::<Vec<_>>().join(", ")
     )];
+    let caseload = device.caseload()?;
+    // The nurse handles the urgent flag: acknowledged with what was done, synced to the phone.
+    let mut acknowledged = 0;
+    let view = device.for_subject(&citizen)?;
+    if let Some(latest) = caseload
+        .first()
+        .and_then(|c| c.safety_flags.iter().max_by_key(|f| f.at))
+    {
+        acknowledged = view.safety().acknowledge(latest.id, ACK_NOTE)?.len();
+    }
+    rt.block_on(device.sync().sync(None))?;
+    rt.block_on(phone.sync().sync(None))?;
+    let on_phone = phone.safety().flags(true)?;
+    let acknowledged_by = on_phone
+        .iter()
+        .flat_map(|f| &f.acknowledgements)
+        .map(|a| a.by.clone())
+        .next()
+        .unwrap_or_default();
+    let phone_open_flags_after = on_phone.iter().filter(|f| f.is_open()).count();
     let _ = stop.send(());
     Ok(SyncDemo {
         server: url,
@@ -465,6 +505,9 @@ fn sync_demo(
         downloaded: down.pulled,
         nurse_tir_percent: tir(&seen).unwrap_or(f64::NAN),
         audit,
-        caseload: device.caseload()?,
+        caseload,
+        acknowledged,
+        acknowledged_by,
+        phone_open_flags_after,
     })
 }

@@ -7,6 +7,7 @@ mod demo;
 mod entry;
 mod output;
 mod pathway;
+mod safety;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -79,7 +80,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         Command::Demo(a) => demo::run(a, tz, cli.json),
         Command::Diary(cmd) => {
             let p = open(cli, tz)?;
-            diary(&p, cmd, cli.json)
+            diary(&p, cmd, cli.json, audience(cli))
         }
         Command::Stats(cmd) => {
             let p = open(cli, tz)?;
@@ -224,13 +225,25 @@ fn run(cli: &Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Pathway(cmd) => pathway::run(&open(cli, tz)?, cmd, cli.json),
+        Command::Flags(cmd) => safety::run(&open(cli, tz)?, cmd, cli.json, audience(cli)),
         Command::Import(ImportCmd::Cgm { file, format }) => {
             let p = open(cli, tz)?;
             let format = format.map(|f| match f {
                 FormatArg::Generic => polku_core::import::CgmFormat::Generic,
                 FormatArg::Libreview => polku_core::import::CgmFormat::LibreView,
             });
+            let before = p.safety().flags(true)?;
             output::import_report(&p.import().cgm_file(file, format)?, cli.json);
+            // Readings of the last days below 3.0 or above 20 mmol/L raise flags (safety.md).
+            let raised: Vec<_> = p
+                .safety()
+                .flags(true)?
+                .into_iter()
+                .filter(|f| !before.iter().any(|b| b.id == f.id))
+                .collect();
+            if !cli.json {
+                safety::print_raised(&p, &raised, audience(cli), safety::guidance_lang());
+            }
             Ok(())
         }
         Command::Export(ExportCmd::Fhir { out, from, to }) => {
@@ -261,14 +274,57 @@ fn run(cli: &Cli) -> Result<(), Error> {
     }
 }
 
-fn diary(p: &Polku, cmd: &DiaryCmd, json_out: bool) -> Result<(), Error> {
+/// Who reads what the CLI prints about safety flags: the person on their own record, the care
+/// team with `--subject`.
+fn audience(cli: &Cli) -> safety::Audience {
+    if cli.subject.is_some() {
+        safety::Audience::CareTeam
+    } else {
+        safety::Audience::Person
+    }
+}
+
+/// Prints a new or edited entry, with the guidance (or the care team's flags) it raised.
+fn entry_written(
+    p: &Polku,
+    e: &polku_core::diary::Entry,
+    json_out: bool,
+    audience: safety::Audience,
+) -> Result<(), Error> {
+    let raised: Vec<_> = p
+        .safety()
+        .raised_by(e.id)?
+        .into_iter()
+        .filter(|f| f.at == e.at)
+        .collect();
+    let lang = safety::guidance_lang();
+    if json_out {
+        let v = serde_json::to_value(e).map_err(|x| Error::Io(x.to_string()))?;
+        output::print_value(&safety::with_raised(v, p, &raised, audience, lang));
+    } else {
+        output::entry(e, false);
+        safety::print_raised(p, &raised, audience, lang);
+    }
+    Ok(())
+}
+
+fn diary(
+    p: &Polku,
+    cmd: &DiaryCmd,
+    json_out: bool,
+    audience: safety::Audience,
+) -> Result<(), Error> {
     let d = p.diary();
     match cmd {
-        DiaryCmd::Add(kind) => output::entry(&d.add(entry::new_entry(kind)?)?, json_out),
-        DiaryCmd::Edit { id, entry: kind } => output::entry(
+        DiaryCmd::Add(kind) => {
+            entry_written(p, &d.add(entry::new_entry(kind)?)?, json_out, audience)?
+        }
+        DiaryCmd::Edit { id, entry: kind } => entry_written(
+            p,
             &d.edit(entry::parse_id(id)?, entry::new_entry(kind)?)?,
             json_out,
-        ),
+            audience,
+        )?,
         DiaryCmd::Delete { id, reason } => {
             output::entry(&d.delete(entry::parse_id(id)?, reason)?, json_out)
         }
@@ -360,7 +416,15 @@ fn questionnaire(cli: &Cli, tz: chrono_tz::Tz, cmd: &QuestionnaireCmd) -> Result
                 .transpose()?;
             let p = open(cli, tz)?;
             let lang = Lang::parse(lang)?;
-            output::response(&p.questionnaires().answer(id, lang, &values, at)?, cli.json);
+            let r = p.questionnaires().answer(id, lang, &values, at)?;
+            let raised = p.safety().raised_by(r.id)?;
+            if cli.json {
+                let v = serde_json::to_value(&r).map_err(|x| Error::Io(x.to_string()))?;
+                output::print_value(&safety::with_raised(v, &p, &raised, audience(cli), lang));
+            } else {
+                output::response(&r, false);
+                safety::print_raised(&p, &raised, audience(cli), lang);
+            }
             Ok(())
         }
         QuestionnaireCmd::List { instrument, limit } => {

@@ -64,6 +64,10 @@ pub fn error_text(e: &Error) -> String {
     }
 }
 
+pub fn print_value(v: &serde_json::Value) {
+    print_json(v)
+}
+
 fn print_json(v: &impl serde::Serialize) {
     println!(
         "{}",
@@ -208,6 +212,8 @@ fn summary_lines(title: &str, s: &GlucoseSummary) -> Vec<String> {
             "  GMI {:.1} % ({:.0} mmol/mol)",
             g.percent, g.mmol_mol
         ));
+    } else if s.sufficiency.as_ref().is_some_and(|x| !x.sufficient) {
+        out.push("  GMI withheld: the data are insufficient for it".to_owned());
     }
     let b = &s.bands;
     let what = if s.basis == polku_core::analytics::Basis::TimeWeighted {
@@ -416,12 +422,6 @@ pub fn response(r: &polku_core::questionnaire::Response, json_out: bool) {
         r.scored.answers,
         r.id
     );
-    for f in &r.scored.flags {
-        println!(
-            "  {} FLAG {}: {}",
-            if f.urgent { "URGENT" } else { "" },
-            f.code,
-            f.reason
-        );
-    }
+    // The flags' texts are the care team's: `safety::print_raised` prints what the reader
+    // should see (the person's guidance, or the clinical flag with --subject).
 }

@@ -240,21 +240,43 @@ pub(crate) fn print_progress(pr: &Progress, tz: chrono_tz::Tz, lang: Lang) {
 /// The care team's list, a few lines per enrollment.
 pub(crate) fn print_caseload(all: &[polku_core::pathway::ClientSummary], lang: Lang) {
     for c in all {
-        let mark = if c.flags.iter().any(|f| f.urgent) {
+        let mark = if c.urgent() {
             "URGENT "
         } else if !c.overdue_steps.is_empty() {
             "OVERDUE"
         } else {
             "       "
         };
-        println!(
-            "{mark} {}  {}@{}  {}/{} steps finished",
-            c.subject,
-            c.enrollment.definition_id,
-            c.enrollment.definition_version,
-            c.finished,
-            c.total
-        );
+        match &c.enrollment {
+            Some(e) => println!(
+                "{mark} {}  {}@{}  {}/{} steps finished",
+                c.subject, e.definition_id, e.definition_version, c.finished, c.total
+            ),
+            None => println!("{mark} {}  (no pathway)", c.subject),
+        }
+        // One line per rule: a night of sensor readings below 3.0 is one matter (the newest
+        // flag's id acknowledges the earlier ones too).
+        let mut rules: Vec<polku_core::safety::Rule> =
+            c.safety_flags.iter().map(|f| f.rule).collect();
+        rules.sort_by_key(|r| r.code());
+        rules.dedup();
+        for rule in rules {
+            let of: Vec<_> = c.safety_flags.iter().filter(|f| f.rule == rule).collect();
+            let newest = of.iter().max_by_key(|f| f.at).expect("one flag at least");
+            println!(
+                "        URGENT SAFETY {}{} ({}, {}): {}  [{}]",
+                rule.code(),
+                if of.len() > 1 {
+                    format!(" ×{}", of.len())
+                } else {
+                    String::new()
+                },
+                newest.detail,
+                newest.at.format("%Y-%m-%d %H:%M"),
+                rule.care_team_text().get(lang),
+                newest.id
+            );
+        }
         if !c.open_steps.is_empty() {
             println!("        open: {}", c.open_steps.join(", "));
         }

@@ -364,9 +364,9 @@ fn demo_runs_and_reports() {
     );
     assert_eq!(v["blood_pressure_last_8_days"]["home_series"]["days"], 7);
     assert_eq!(v["corrected_entry_history"].as_array().unwrap().len(), 2);
-    // The pathway: FINDRISC done from the answer, the glucose profile open; the same on the
-    // nurse's device after sync.
-    assert_eq!(v["pathway"]["finished"], 3);
+    // The pathway (v2: no FINDRISC): two steps read, the glucose profile and the home BP series
+    // open; the same on the nurse's device after sync.
+    assert_eq!(v["pathway"]["finished"], 2);
     let step = |id: &str| {
         v["pathway"]["steps"]
             .as_array()
@@ -376,15 +376,30 @@ fn demo_runs_and_reports() {
             .unwrap()["state"]
             .clone()
     };
-    assert_eq!(step("findrisc"), "done");
     assert_eq!(step("glucose-profile"), "available");
+    assert_eq!(step("bp-series"), "available");
     let caseload = v["sync"]["caseload"].as_array().unwrap();
     assert_eq!(caseload.len(), 1);
     assert_eq!(caseload[0]["enrollment"], v["pathway"]["enrollment"]);
     assert_eq!(
         caseload[0]["open_steps"],
-        serde_json::json!(["glucose-profile"])
+        serde_json::json!(["glucose-profile", "bp-series"])
     );
+    // Safety: the recent night's sensor readings below 3.0 raised urgent flags on the phone; the
+    // nurse's caseload showed them, she acknowledged them, and the phone then shows that.
+    let raised = v["safety"]["raised_on_phone"].as_u64().unwrap();
+    assert!(raised > 0);
+    assert_eq!(
+        v["safety"]["rules"],
+        serde_json::json!(["glucose_very_low"])
+    );
+    assert_eq!(
+        caseload[0]["safety_flags"].as_array().unwrap().len() as u64,
+        raised
+    );
+    assert_eq!(v["sync"]["acknowledged"].as_u64(), Some(raised));
+    assert_eq!(v["sync"]["phone_open_flags_after"], 0);
+    assert!(!v["sync"]["acknowledged_by"].as_str().unwrap().is_empty());
     // The kept profile opens with the documented passphrase.
     let list = Command::new(env!("CARGO_BIN_EXE_polku"))
         .args(["--json", "--home"])
@@ -426,6 +441,11 @@ fn questionnaires_show_answer_list() {
     assert_eq!(r["scored"]["band"], "mild");
     assert_eq!(r["scored"]["flags"][0]["code"], "phq9_item9");
     assert_eq!(r["scored"]["flags"][0]["urgent"], true);
+    // The person is given what to do now, never the care team's text.
+    assert_eq!(r["safety"]["flags"], serde_json::json!(["phq9_item9"]));
+    let g = r["safety"]["guidance"][0]["steps"].to_string();
+    assert!(g.contains("112") && g.contains("09 2525 0111"), "{g}");
+    assert!(r["safety"].get("care_team").is_none());
     h.json(&["questionnaire", "answer", "findrisc", "2,1,1,0,1,1,0,2"]);
     let list = h.json(&["questionnaire", "list", "--instrument", "phq9"]);
     assert_eq!(list.as_array().unwrap().len(), 1);
@@ -442,8 +462,33 @@ fn questionnaires_show_answer_list() {
     assert_eq!(e["allowed"], "1–5");
     let (_, e) = h.json_err(&["questionnaire", "answer", "bdi", "1"]);
     assert_eq!(e["field"], "instrument");
-    let text = String::from_utf8(h.run(&["questionnaire", "list"]).stdout).unwrap();
-    assert!(text.contains("URGENT FLAG phq9_item9"), "{text}");
+    let text = String::from_utf8(
+        h.run(&[
+            "questionnaire",
+            "answer",
+            "phq9",
+            "0,0,0,0,0,0,0,0,2",
+            "--lang",
+            "en",
+        ])
+        .stdout,
+    )
+    .unwrap();
+    assert!(
+        text.contains("call 112") && text.contains("09 2525 0111"),
+        "{text}"
+    );
+    assert!(!text.contains("Contact the person today"), "{text}");
+    let flags = h.json(&["flags", "list"]);
+    assert_eq!(
+        flags.as_array().unwrap().len(),
+        2,
+        "both answers raised one"
+    );
+    assert!(
+        flags[0].get("message").is_none(),
+        "no care team text for the person"
+    );
 }
 
 /// The county's content folder: its licensed questionnaire wording is shown, recorded on answers
@@ -531,11 +576,15 @@ fn county_wording_is_checked_shown_and_recorded() {
 fn pathway_commands() {
     let h = Home::new();
     let defs = h.json(&["pathway", "list-definitions"]);
-    assert_eq!(defs.as_array().unwrap().len(), 3);
+    assert_eq!(
+        defs.as_array().unwrap().len(),
+        3,
+        "the latest version of each"
+    );
     let (_, e) = h.json_err(&["pathway", "enroll", "home-bp-follow-up"]);
     assert_eq!(e["field"], "enrolled_by");
     let e = h.json(&["pathway", "enroll", "t2d-care-path"]);
-    assert_eq!(e["definition_version"], 1);
+    assert_eq!(e["definition_version"], 2);
     let steps = h.json(&["pathway", "steps"]);
     assert_eq!(steps[0]["steps"][0]["state"], "available");
     assert_eq!(steps[0]["steps"][1]["state"], "locked");
@@ -546,9 +595,9 @@ fn pathway_commands() {
     let pr = h.json(&[
         "pathway",
         "skip",
-        "findrisc",
+        "bp-series",
         "--reason",
-        "diabetes todettu",
+        "mitattu vastaanotolla",
     ]);
     assert_eq!(pr["steps"][3]["state"], "skipped");
     let (code, e) = h.json_err(&["pathway", "complete", "glucose-profile"]);
@@ -563,17 +612,26 @@ fn pathway_commands() {
         .all(|x| x["step"] == "glucose-profile"));
     assert!(!r.as_array().unwrap().is_empty());
     let text = String::from_utf8(h.run(&["pathway", "steps"]).stdout).unwrap();
-    assert!(text.contains("skipped      findrisc"), "{text}");
+    assert!(text.contains("skipped      bp-series"), "{text}");
 
-    // The care team's list: the urgent flag first.
+    // The care team's list: the urgent flag first (the core's safety rule, on every row of the
+    // person whatever the pathway).
     h.json(&["pathway", "enroll", "adolescent-mood", "--professional"]);
     h.json(&["questionnaire", "answer", "phq9", "0,0,0,0,0,0,0,0,1"]);
     let c = h.json(&["pathway", "caseload"]);
-    let c = c.as_array().unwrap();
+    let mut c = c.as_array().unwrap().clone();
     assert_eq!(c.len(), 2);
+    for row in &c {
+        assert_eq!(row["safety_flags"][0]["rule"], "phq9_item9");
+        assert_eq!(row["safety_flags"][0]["urgent"], true);
+    }
+    c.sort_by_key(|r| {
+        r["enrollment"]["definition_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    });
     assert_eq!(c[0]["enrollment"]["definition_id"], "adolescent-mood");
-    assert_eq!(c[0]["flags"][0]["code"], "phq9-item9");
-    assert_eq!(c[0]["flags"][0]["urgent"], true);
     assert_eq!(c[1]["enrollment"]["definition_id"], "t2d-care-path");
     assert_eq!(
         (c[1]["finished"].as_u64(), c[1]["total"].as_u64()),
@@ -582,7 +640,9 @@ fn pathway_commands() {
     assert_eq!(c[0]["subject"], c[1]["subject"]);
     let text = String::from_utf8(h.run(&["pathway", "caseload", "--lang", "en"]).stdout).unwrap();
     assert!(
-        text.starts_with("URGENT ") && text.contains("URGENT FLAG phq9-item9: PHQ-9 item 9 ≥ 1"),
+        text.starts_with("URGENT ")
+            && text.contains("URGENT SAFETY phq9_item9 (item 9 = 1, ")
+            && text.contains("PHQ-9 item 9 ≥ 1: thoughts of death or self-harm."),
         "{text}"
     );
 }
@@ -597,23 +657,23 @@ fn published_pathway_version_is_offered_and_migrated() {
     h.json(&["pathway", "complete", "welcome"]);
     let content = h.0.path().join("content");
     std::fs::create_dir_all(content.join("pathways")).unwrap();
-    let v2 = include_str!("../../core/pathways/t2d-care-path@1.json")
-        .replacen("\"version\": 1", "\"version\": 2", 1)
+    let v3 = include_str!("../../core/pathways/t2d-care-path@2.json")
+        .replacen("\"version\": 2", "\"version\": 3", 1)
         .replace("\"id\": \"t2d-basics\"", "\"id\": \"t2d-basics-short\"")
         .replace(
             "\"steps\": [\"t2d-basics\"]",
             "\"steps\": [\"t2d-basics-short\"]",
         );
-    std::fs::write(content.join("pathways/t2d-care-path@2.json"), v2).unwrap();
+    std::fs::write(content.join("pathways/t2d-care-path@3.json"), v3).unwrap();
     let c = content.to_str().unwrap();
 
     let steps = h.json(&["--content-dir", c, "pathway", "steps"]);
-    assert_eq!(steps[0]["enrollment"]["definition_version"], 1);
-    assert_eq!(steps[0]["latest_version"], 2);
+    assert_eq!(steps[0]["enrollment"]["definition_version"], 2);
+    assert_eq!(steps[0]["latest_version"], 3);
     let text = String::from_utf8(h.run(&["--content-dir", c, "pathway", "steps"]).stdout).unwrap();
     assert!(
         text.contains(&format!(
-            "version 2 is published: polku pathway migrate {id} --to-version 2"
+            "version 3 is published: polku pathway migrate {id} --to-version 3"
         )),
         "{text}"
     );
@@ -624,7 +684,7 @@ fn published_pathway_version_is_offered_and_migrated() {
         "migrate",
         &id,
         "--to-version",
-        "1",
+        "2",
     ]);
     assert_eq!((code, e["field"].as_str()), (2, Some("to_version")));
     let (code, _) = h.json_err(&[
@@ -647,9 +707,9 @@ fn published_pathway_version_is_offered_and_migrated() {
         "migrate",
         &id,
         "--to-version",
-        "2",
+        "3",
     ]);
-    assert_eq!(moved["enrollment"]["definition_version"], 2);
+    assert_eq!(moved["enrollment"]["definition_version"], 3);
     assert_eq!(moved["steps"][0]["state"], "done", "done steps stay done");
     assert_eq!(moved["steps"][1]["step_id"], "t2d-basics-short");
 }
@@ -717,4 +777,103 @@ fn enroll_sync_and_subject_view() {
     );
     let (code, err) = other.json_err(&["sync"]);
     assert_eq!((code, err["code"].as_str()), (7, Some("not_enrolled")));
+}
+
+/// `polku flags` on both sides of a real server: the citizen is told what to do, the nurse sees
+/// the clinical flag first in her caseload and acknowledges it, the citizen's device then shows
+/// the acknowledgement; a citizen cannot acknowledge.
+#[test]
+fn safety_flags_between_a_citizen_and_her_nurse() {
+    use polku_server::{Role, Storage};
+    let server = polku_e2e::TestServer::start();
+    let citizen = server.user(Role::Citizen, "Aino Virtanen");
+    let nurse = server.user(Role::Professional, "Hoitaja Nieminen");
+    server.storage.assign(&nurse, &citizen).unwrap();
+    let aino = Home::new();
+    aino.json(&[
+        "enroll",
+        "--server",
+        &server.url(),
+        "--code",
+        &server.code(&citizen),
+    ]);
+    let hoitaja = Home::new();
+    hoitaja.json(&[
+        "enroll",
+        "--server",
+        &server.url(),
+        "--code",
+        &server.code(&nurse),
+    ]);
+
+    let out = aino.run(&["diary", "add", "glucose", "2.4"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("15–20 g") && text.contains("112"), "{text}");
+    assert!(
+        !text.contains("Ota yhteyttä tänään"),
+        "no care team text: {text}"
+    );
+    let (code, e) = aino.json_err(&[
+        "flags",
+        "acknowledge",
+        "00000000-0000-0000-0000-000000000000",
+        "--note",
+        "ok",
+    ]);
+    assert_eq!((code, e["field"].as_str()), (2, Some("role")));
+    aino.json(&["sync"]);
+
+    hoitaja.json(&["sync"]);
+    let c = hoitaja.json(&["pathway", "caseload"]);
+    assert_eq!(
+        c[0]["subject"], citizen,
+        "on no pathway, listed for the flag"
+    );
+    assert!(c[0]["enrollment"].is_null());
+    let flags = hoitaja.json(&["--subject", &citizen, "flags", "list", "--lang", "en"]);
+    assert_eq!(flags[0]["code"], "glucose_very_low");
+    assert!(flags[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Level 2 hypoglycaemia"));
+    let id = flags[0]["id"].as_str().unwrap().to_owned();
+    let (code, e) = hoitaja.json_err(&[
+        "--subject",
+        &citizen,
+        "flags",
+        "acknowledge",
+        &id,
+        "--note",
+        "",
+    ]);
+    assert_eq!((code, e["field"].as_str()), (2, Some("note")));
+    let done = hoitaja.json(&[
+        "--subject",
+        &citizen,
+        "flags",
+        "acknowledge",
+        &id,
+        "--note",
+        "Soitettu, ohjeistettu",
+    ]);
+    assert_eq!(done[0]["acknowledgements"][0]["by"], nurse);
+    assert_eq!(
+        hoitaja
+            .json(&["pathway", "caseload"])
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    hoitaja.json(&["sync"]);
+
+    aino.json(&["sync"]);
+    assert_eq!(aino.json(&["flags", "list"]).as_array().unwrap().len(), 0);
+    let all = aino.json(&["flags", "list", "--all"]);
+    assert_eq!(
+        all[0]["acknowledgements"][0]["note"],
+        "Soitettu, ohjeistettu"
+    );
+    let text = String::from_utf8(aino.run(&["flags", "list", "--all"]).stdout).unwrap();
+    assert!(text.contains(&format!("acknowledged by {nurse}")), "{text}");
 }
