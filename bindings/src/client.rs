@@ -178,6 +178,12 @@ impl PolkuClient {
         })
     }
 
+    /// Urgent safety flags, the person's guidance and the care team's acknowledgement; texts in
+    /// `language`.
+    pub fn safety(&self, language: Language) -> Arc<crate::safety::SafetyClient> {
+        crate::safety::client(self.inner.clone(), language)
+    }
+
     pub fn questionnaires(&self) -> Arc<QuestionnaireClient> {
         Arc::new(QuestionnaireClient {
             inner: self.inner.clone(),
@@ -404,7 +410,8 @@ impl PathwayClient {
     }
 
     /// The care team's list: every enrollment of every person on this device (a professional's
-    /// device holds the people in their care), urgent flags first, then overdue steps.
+    /// device holds the people in their care), and people on no pathway with open safety flags;
+    /// unacknowledged safety flags first, then urgent pathway flags, then overdue steps.
     pub fn caseload(&self) -> Result<Vec<CaseloadEntry>> {
         guard("pathways.caseload", || {
             Ok(self

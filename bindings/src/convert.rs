@@ -864,11 +864,12 @@ fn flags(
         .collect()
 }
 
-/// One enrollment in the care team's list.
+/// One enrollment in the care team's list, or (`enrollment = null`) a person on no pathway with
+/// open safety flags.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct CaseloadEntry {
     pub subject_id: String,
-    pub enrollment: Enrollment,
+    pub enrollment: Option<Enrollment>,
     pub finished: u32,
     pub total: u32,
     /// Steps waiting for the citizen or the professional.
@@ -876,6 +877,8 @@ pub struct CaseloadEntry {
     pub overdue_steps: Vec<String>,
     pub expired_steps: Vec<String>,
     pub flags: Vec<PathwayFlag>,
+    /// The person's unacknowledged safety flags (whatever raised them).
+    pub safety_flags: Vec<crate::safety::SafetyFlag>,
 }
 
 pub(crate) fn caseload_entry(
@@ -884,13 +887,18 @@ pub(crate) fn caseload_entry(
 ) -> CaseloadEntry {
     CaseloadEntry {
         subject_id: c.subject,
-        enrollment: c.enrollment.into(),
+        enrollment: c.enrollment.map(Into::into),
         finished: c.finished,
         total: c.total,
         open_steps: c.open_steps,
         overdue_steps: c.overdue_steps,
         expired_steps: c.expired_steps,
         flags: flags(c.flags, lang),
+        safety_flags: c
+            .safety_flags
+            .into_iter()
+            .map(|f| crate::safety::safety_flag(f, lang))
+            .collect(),
     }
 }
 

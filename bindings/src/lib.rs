@@ -3,13 +3,16 @@
 //! generated from the built library (library mode) by the `uniffi-bindgen` binary of this crate.
 
 mod client;
+#[macro_use]
 mod convert;
 mod error;
+mod safety;
 mod sync;
 
 pub use client::*;
 pub use convert::*;
 pub use error::{ImportProblem, PolkuError};
+pub use safety::*;
 pub use sync::*;
 
 uniffi::setup_scaffolding!();
