@@ -658,6 +658,8 @@ impl From<polku_core::questionnaire::Form> for QuestionnaireDefinition {
     }
 }
 
+/// The care team's flag on a response (its `reason` is the clinical text): show it only on a
+/// professional's device. The person's shell shows `SafetyClient.guidanceFor(result.id)`.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct CareTeamFlag {
     pub code: String,

@@ -100,6 +100,11 @@ pub enum FlagsCmd {
         #[arg(long, default_value = "fi")]
         lang: String,
     },
+    /// Every safety rule: threshold, source, the care team's text and the person's guidance.
+    Rules {
+        #[arg(long, default_value = "en")]
+        lang: String,
+    },
     /// Acknowledge a flag with what was done (a professional's device): that flag and the open
     /// flags of the same rule before it.
     Acknowledge {

@@ -225,6 +225,10 @@ fn run(cli: &Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Pathway(cmd) => pathway::run(&open(cli, tz)?, cmd, cli.json),
+        Command::Flags(FlagsCmd::Rules { lang }) => {
+            safety::rules(polku_core::questionnaire::Lang::parse(lang)?, cli.json);
+            Ok(())
+        }
         Command::Flags(cmd) => safety::run(&open(cli, tz)?, cmd, cli.json, audience(cli)),
         Command::Import(ImportCmd::Cgm { file, format }) => {
             let p = open(cli, tz)?;

@@ -89,6 +89,37 @@ fn care_team_json(f: &SafetyFlag, lang: Lang) -> Value {
     v
 }
 
+/// `flags rules`: what every rule checks and both of its texts. It needs no profile (main.rs
+/// answers it before opening one).
+pub(crate) fn rules(lang: Lang, json_out: bool) {
+    use polku_core::safety::{guidance::guidance, Numbers, Rule};
+    let numbers = Numbers::default();
+    if json_out {
+        let out: Vec<Value> = Rule::ALL
+            .iter()
+            .map(|r| {
+                json!({
+                    "code": r.code(),
+                    "threshold": r.threshold(),
+                    "source": r.source(),
+                    "care_team": r.care_team_text().get(lang),
+                    "person": guidance(r.advice(), lang, &numbers),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        return;
+    }
+    for r in Rule::ALL {
+        let g = guidance(r.advice(), lang, &numbers);
+        println!("{}: {}", r.code(), r.threshold());
+        println!("  source: {}", r.source());
+        println!("  care team: {}", r.care_team_text().get(lang));
+        println!("  person: {}", g.title);
+        g.steps.iter().for_each(|s| println!("    - {s}"));
+    }
+}
+
 pub(crate) fn run(
     p: &Polku,
     cmd: &FlagsCmd,
@@ -96,6 +127,10 @@ pub(crate) fn run(
     audience: Audience,
 ) -> Result<(), Error> {
     match cmd {
+        FlagsCmd::Rules { lang } => {
+            rules(Lang::parse(lang)?, json_out);
+            Ok(())
+        }
         FlagsCmd::List { all, lang } => {
             let lang = Lang::parse(lang)?;
             let flags = p.safety().flags(*all)?;

@@ -538,3 +538,25 @@ fn smaller_findings() {
     assert!(c.gmi.is_none(), "GMI withheld");
     assert_eq!(c.mean_mmol_l, Some(7.0));
 }
+
+/// docs/safety.md lists every rule with its threshold and source, and both texts in every
+/// language exactly as the app shows them (with the default numbers).
+#[test]
+fn docs_list_every_rule_and_both_texts() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/safety.md")).unwrap();
+    let n = polku_core::safety::Numbers::default();
+    for rule in Rule::ALL {
+        for part in [rule.code(), rule.threshold(), rule.source()] {
+            assert!(doc.contains(part), "docs/safety.md lacks `{part}`");
+        }
+        for lang in [Lang::Fi, Lang::Sv, Lang::En] {
+            let staff = rule.care_team_text();
+            assert!(doc.contains(staff.get(lang)), "lacks {:?}", staff.get(lang));
+            let g = polku_core::safety::guidance::guidance(rule.advice(), lang, &n);
+            for text in std::iter::once(&g.title).chain(&g.steps) {
+                assert!(doc.contains(text.as_str()), "lacks {text:?}");
+            }
+        }
+    }
+}

@@ -141,75 +141,31 @@ pub(crate) fn backfill(store: &Store) -> Result<()> {
         return Ok(());
     }
     store.write(|tx| {
-        {
-            let mut stmt = tx.prepare(
-                "SELECT subject_no, version_id, entry_id, at_ms, utc_offset_s, created_ms, data FROM entry_version
-                 WHERE deleted_reason IS NULL AND (
-                    (kind = 'glucose' AND (marker IN ('LO', 'HI') OR value < 3.1 OR value > 19.9))
-                    OR (kind = 'blood_pressure' AND (value >= 180 OR value2 >= 110))
-                    OR (kind = 'symptom' AND tag = 'chest_pain' AND value >= 7))",
-            )?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, i32>(4)?,
-                        r.get::<_, i64>(5)?,
-                        r.get::<_, String>(6)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            for (subject_no, version_id, entry_id, at_ms, offset_s, created_ms, data) in rows {
-                let Ok(data) = serde_json::from_str::<EntryData>(&data) else {
-                    continue;
-                };
-                Raised {
-                    subject_no,
-                    source: SOURCE_ENTRY,
-                    version_id: &version_id,
-                    record_id: &entry_id,
-                    at_ms,
-                    offset_s,
-                    created_ms,
-                }
-                .entry(tx, &data, false)?;
+        // Entry versions that can break a rule (the rules decide exactly).
+        let entries = stored(
+            tx,
+            "SELECT subject_no, version_id, entry_id, at_ms, utc_offset_s, created_ms, data FROM entry_version
+             WHERE deleted_reason IS NULL AND (
+                (kind = 'glucose' AND (marker IN ('LO', 'HI') OR value < 3.1 OR value > 19.9))
+                OR (kind = 'blood_pressure' AND (value >= 180 OR value2 >= 110))
+                OR (kind = 'symptom' AND tag = 'chest_pain' AND value >= 7))",
+        )?;
+        for (raised, data) in &entries {
+            if let Ok(data) = serde_json::from_str::<EntryData>(data) {
+                raised.as_raised(SOURCE_ENTRY).entry(tx, &data, false)?;
             }
         }
-        {
-            let mut stmt = tx.prepare(
-                "SELECT subject_no, id, instrument, authored_ms, utc_offset_s, created_ms, answers
-                 FROM questionnaire_response WHERE instrument IN ('phq9', 'rbdi')",
-            )?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, i32>(4)?,
-                        r.get::<_, i64>(5)?,
-                        r.get::<_, String>(6)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            for (subject_no, id, instrument, at_ms, offset_s, created_ms, answers) in rows {
-                let Some(scored) = rescore(&instrument, &answers) else {
-                    continue;
-                };
-                Raised {
-                    subject_no,
-                    source: SOURCE_RESPONSE,
-                    version_id: &id,
-                    record_id: &id,
-                    at_ms,
-                    offset_s,
-                    created_ms,
-                }
-                .response(tx, &scored)?;
+        let responses = stored(
+            tx,
+            "SELECT subject_no, id, id, authored_ms, utc_offset_s, created_ms, instrument || ' ' || answers
+             FROM questionnaire_response WHERE instrument IN ('phq9', 'rbdi')",
+        )?;
+        for (r, content) in &responses {
+            let scored = content
+                .split_once(' ')
+                .and_then(|(instrument, answers)| rescore(instrument, answers));
+            if let Some(scored) = scored {
+                r.as_raised(SOURCE_RESPONSE).response(tx, &scored)?;
             }
         }
         tx.execute(
@@ -218,6 +174,51 @@ pub(crate) fn backfill(store: &Store) -> Result<()> {
         )?;
         Ok(())
     })
+}
+
+/// A stored row as the backfill reads it: who, which row, when, and its content column.
+struct Row {
+    subject_no: i64,
+    version_id: String,
+    record_id: String,
+    at_ms: i64,
+    offset_s: i32,
+    created_ms: i64,
+}
+
+impl Row {
+    fn as_raised(&self, source: &'static str) -> Raised<'_> {
+        Raised {
+            subject_no: self.subject_no,
+            source,
+            version_id: &self.version_id,
+            record_id: &self.record_id,
+            at_ms: self.at_ms,
+            offset_s: self.offset_s,
+            created_ms: self.created_ms,
+        }
+    }
+}
+
+/// The rows of `sql`, which selects subject, id, record id, time, offset, created and content.
+fn stored(tx: &Transaction<'_>, sql: &str) -> Result<Vec<(Row, String)>> {
+    let mut stmt = tx.prepare(sql)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                Row {
+                    subject_no: r.get(0)?,
+                    version_id: r.get(1)?,
+                    record_id: r.get(2)?,
+                    at_ms: r.get(3)?,
+                    offset_s: r.get(4)?,
+                    created_ms: r.get(5)?,
+                },
+                r.get(6)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }
 
 /// A stored or received response scored again from its answers (the one scoring code path).

@@ -180,6 +180,20 @@ impl Rule {
         }
     }
 
+    /// The threshold in words, in the unit the value is recorded in.
+    pub fn threshold(self) -> &'static str {
+        match self {
+            Rule::Phq9Item9 => "PHQ-9 item 9 answered 1, 2 or 3",
+            Rule::RbdiItem7 => "R-BDI item 7 answered 3, 4 or 5 (thoughts of harming oneself, wishing to die, would harm oneself)",
+            Rule::Phq9Severe => "PHQ-9 total 20–27",
+            Rule::RbdiSevere => "R-BDI total 16–39",
+            Rule::GlucoseVeryLow => "glucose < 3.0 mmol/L (on 0.1) or < 54 mg/dL (whole), or LO; meter, CGM or typed",
+            Rule::GlucoseVeryHigh => "glucose ≥ 20.0 mmol/L or ≥ 360 mg/dL, or HI",
+            Rule::BpVeryHigh => "systolic ≥ 180 or diastolic ≥ 110 mmHg",
+            Rule::ChestPainSevere => "chest pain rated 7–10 of 10",
+        }
+    }
+
     /// Where the threshold comes from (docs/safety.md has the full references).
     pub fn source(self) -> &'static str {
         match self {

@@ -222,12 +222,15 @@ class PolkuBindingsTest {
 
         val rbdi = q.answer(Instrument.RBDI, Language.SV, List(13) { 3 }, null)
         assertEquals(13u, rbdi.total)
-        assertTrue(rbdi.flags.isEmpty())
+        // Item 7 answered 3 is a statement about harming oneself: urgent whatever the total.
+        assertEquals(listOf("rbdi_item7"), rbdi.flags.map { it.code })
+        val mild = q.answer(Instrument.RBDI, Language.SV, List(13) { if (it == 6) 2 else 3 }, null)
+        assertTrue(mild.flags.isEmpty())
 
         val bad = assertThrows(PolkuException.Validation::class.java) { q.answer(Instrument.GAD7, Language.FI, listOf(0, 0, 0, 4, 0, 0, 0), null) }
         assertEquals("answers[4] (gad7-4)", bad.field)
         assertEquals("0–3", bad.allowed)
-        assertEquals(2, q.list(null, 0u).size)
+        assertEquals(3, q.list(null, 0u).size)
         assertEquals(listOf(r.id), q.list(Instrument.PHQ9, 10u).map { it.id })
     }
 
@@ -273,18 +276,18 @@ class PolkuBindingsTest {
         }
         val content = dir.resolve("content")
         content.resolve("pathways").toFile().mkdirs()
-        val v1 = Path.of("../../core/pathways/t2d-care-path@1.json").toFile().readText()
-        content.resolve("pathways/t2d-care-path@2.json").toFile().writeText(v1.replaceFirst("\"version\": 1", "\"version\": 2"))
+        val v2 = Path.of("../../core/pathways/t2d-care-path@2.json").toFile().readText()
+        content.resolve("pathways/t2d-care-path@3.json").toFile().writeText(v2.replaceFirst("\"version\": 2", "\"version\": 3"))
 
         PolkuClient.openWithContent(db(), FixedKey(key), "Europe/Helsinki", content.toString()).use { client ->
             val paths = client.pathways(Language.FI)
             val before = paths.progress(e.id)
-            assertEquals(1u, before.enrollment.definitionVersion, "never moved silently")
-            assertEquals(2u, before.latestVersion)
-            assertThrows(PolkuException.Validation::class.java) { paths.migrate(e.id, 1u) }
+            assertEquals(2u, before.enrollment.definitionVersion, "never moved silently")
+            assertEquals(3u, before.latestVersion)
+            assertThrows(PolkuException.Validation::class.java) { paths.migrate(e.id, 2u) }
             assertThrows(PolkuException.NotFound::class.java) { paths.migrate(e.id, 9u) }
-            val after = paths.migrate(e.id, 2u)
-            assertEquals(2u, after.enrollment.definitionVersion)
+            val after = paths.migrate(e.id, 3u)
+            assertEquals(3u, after.enrollment.definitionVersion)
             assertEquals(StepState.DONE, after.steps.single { it.stepId == "welcome" }.state)
         }
     }
@@ -326,8 +329,11 @@ class PolkuBindingsTest {
         // The care team's list: who, which pathway, what is open, which flags.
         val caseload = paths.caseload().single()
         assertEquals(client.subjectId(), caseload.subjectId)
-        assertEquals(e.id, caseload.enrollment.id)
+        assertEquals(e.id, caseload.enrollment!!.id)
         assertEquals(listOf("rbdi-severe"), caseload.flags.map { it.code })
+        // The core's safety rules: item 7 at "I would harm myself if I could", and a severe total.
+        assertEquals(setOf("rbdi_item7", "rbdi_severe"), caseload.safetyFlags.map { it.code }.toSet())
+        assertTrue(caseload.safetyFlags.all { it.urgent && it.acknowledgements.isEmpty() })
         assertTrue(caseload.openSteps.containsAll(listOf("phq9", "gad7")), caseload.openSteps.toString())
         assertEquals(p.finished, caseload.finished)
     }

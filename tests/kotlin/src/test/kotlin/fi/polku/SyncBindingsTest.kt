@@ -12,7 +12,8 @@ import uniffi.polku_ffi.*
 
 /**
  * Sync from Kotlin against a real polku-server on loopback, started by tests/kotlin/run with one
- * citizen (six one-time codes, POLKU_TEST_CODES) and a nurse assigned to her (POLKU_TEST_NURSE_CODE).
+ * citizen (seven one-time codes, POLKU_TEST_CODES) and a nurse assigned to her with two devices
+ * (POLKU_TEST_NURSE_CODE, POLKU_TEST_NURSE_CODE2).
  */
 class SyncBindingsTest {
     @TempDir
@@ -106,5 +107,44 @@ class SyncBindingsTest {
         val record = nurse.forSubject(subjects[0].id)
         val weights = record.diary().today().map { it.data }.filterIsInstance<EntryData.Weight>().map { it.kg }
         assertTrue(77.5 in weights, "$weights")
+    }
+
+    @Test
+    fun `a self-harm answer reaches the nurse first and stays until she acknowledges it`() = runBlocking {
+        val citizen = phone("j").enroll(server, codes[6], null)
+        val q = citizen.questionnaires()
+        val r = q.answer(Instrument.PHQ9, Language.FI, listOf(1, 1, 0, 1, 0, 0, 0, 0, 1), null)
+        // The person is told what to do now: 112 and the crisis line, never the care team's text.
+        val safety = citizen.safety(Language.FI)
+        val guidance = safety.guidanceFor(r.id)
+        assertEquals(listOf(SafetyAdvice.SELF_HARM), guidance.map { it.advice })
+        val said = guidance.single().steps.joinToString(" ")
+        assertTrue("112" in said && "09 2525 0111" in said, said)
+        val flag = safety.flags(false).single()
+        assertFalse(flag.careTeamMessage in said)
+        // A later, better answer clears nothing; a citizen cannot acknowledge.
+        q.answer(Instrument.PHQ9, Language.FI, List(9) { 0 }, null)
+        assertEquals(listOf(flag.id), safety.flags(false).map { it.id })
+        val refused = runCatching { safety.acknowledge(flag.id, "ok") }.exceptionOrNull()
+        assertEquals("role", (refused as PolkuException.Validation).field)
+        citizen.sync().sync(null)
+
+        val nurse = phone("nurse2").enroll(server, System.getenv("POLKU_TEST_NURSE_CODE2"), "tablet")
+        nurse.sync().sync(null)
+        val first = nurse.pathways(Language.EN).caseload().first()
+        assertEquals(citizen.subjectId(), first.subjectId, "unacknowledged safety flags first")
+        assertEquals(listOf("phq9_item9"), first.safetyFlags.map { it.code })
+        assertTrue(first.safetyFlags.single().careTeamMessage.startsWith("PHQ-9 item 9"))
+        val done = nurse.forSubject(citizen.subjectId()).safety(Language.EN)
+            .acknowledge(first.safetyFlags.single().id, "Called her, appointment tomorrow")
+        assertEquals("Called her, appointment tomorrow", done.single().acknowledgements.single().note)
+        assertTrue(nurse.pathways(Language.EN).caseload().all { it.safetyFlags.isEmpty() })
+        nurse.sync().sync(null)
+
+        citizen.sync().sync(null)
+        assertTrue(safety.flags(false).isEmpty())
+        val ack = safety.flags(true).single().acknowledgements.single()
+        assertEquals("Called her, appointment tomorrow", ack.note)
+        assertEquals(nurse.sync().status().enrollment!!.userId, ack.by)
     }
 }
