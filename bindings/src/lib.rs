@@ -3,7 +3,6 @@
 //! generated from the built library (library mode) by the `uniffi-bindgen` binary of this crate.
 
 mod client;
-#[macro_use]
 mod convert;
 mod error;
 mod safety;

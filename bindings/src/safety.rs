@@ -4,86 +4,11 @@
 //! `careTeamMessage`.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use polku_core::Polku;
 
-use crate::convert::{parse_id, system_time, Language};
+use crate::convert::{parse_id, safety_flag, Language, SafetyFlag, SafetyGuidance};
 use crate::error::{guard, Result};
-
-mirror_enum!(
-    /// Which guidance the person gets.
-    SafetyAdvice <=> polku_core::safety::Advice { SelfHarm, SevereDepression, LowGlucose, HighGlucose, HighBloodPressure, ChestPain }
-);
-
-/// What the person should do now, in their language, with the county's numbers.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct SafetyGuidance {
-    pub advice: SafetyAdvice,
-    pub title: String,
-    /// What to do, in order.
-    pub steps: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct SafetyAcknowledgement {
-    pub id: String,
-    /// The professional's user id.
-    pub by: String,
-    pub at: SystemTime,
-    /// What was done.
-    pub note: String,
-}
-
-/// An urgent flag: open until a professional acknowledges it.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct SafetyFlag {
-    pub id: String,
-    pub subject_id: String,
-    /// The rule's stable code (`phq9_item9`, `glucose_very_low`, ... docs/safety.md).
-    pub code: String,
-    pub urgent: bool,
-    /// When the value was measured or the questionnaire answered.
-    pub at: SystemTime,
-    pub utc_offset_seconds: i32,
-    /// `diary_entry` or `questionnaire_response`.
-    pub source: String,
-    /// The diary entry or questionnaire response that raised it.
-    pub record_id: String,
-    /// The value that raised it ("2.2 mmol/L (meter)", "item 9 = 3").
-    pub detail: String,
-    /// The care team's clinical text: show it only on a professional's device.
-    pub care_team_message: String,
-    pub acknowledgements: Vec<SafetyAcknowledgement>,
-}
-
-pub(crate) fn safety_flag(
-    f: polku_core::safety::SafetyFlag,
-    lang: polku_core::questionnaire::Lang,
-) -> SafetyFlag {
-    SafetyFlag {
-        id: f.id.to_string(),
-        subject_id: f.subject,
-        code: f.rule.code().into(),
-        urgent: f.urgent,
-        at: system_time(f.at.to_utc()),
-        utc_offset_seconds: f.at.offset().local_minus_utc(),
-        source: f.source.into(),
-        record_id: f.record_id.to_string(),
-        detail: f.detail,
-        care_team_message: f.rule.care_team_text().get(lang).into(),
-        acknowledgements: f
-            .acknowledgements
-            .into_iter()
-            .map(|a| SafetyAcknowledgement {
-                id: a.id.to_string(),
-                by: a.by,
-                at: system_time(a.at),
-                note: a.note,
-            })
-            .collect(),
-    }
-}
 
 #[derive(uniffi::Object)]
 pub struct SafetyClient {

@@ -262,15 +262,17 @@ pub(crate) fn print_caseload(all: &[polku_core::pathway::ClientSummary], lang: L
         rules.dedup();
         for rule in rules {
             let of: Vec<_> = c.safety_flags.iter().filter(|f| f.rule == rule).collect();
-            let newest = of.iter().max_by_key(|f| f.at).expect("one flag at least");
+            let Some(newest) = of.iter().max_by_key(|f| f.at) else {
+                continue;
+            };
+            let count = if of.len() > 1 {
+                format!(" ×{}", of.len())
+            } else {
+                String::new()
+            };
             println!(
-                "        URGENT SAFETY {}{} ({}, {}): {}  [{}]",
+                "        URGENT SAFETY {}{count} ({}, {}): {}  [{}]",
                 rule.code(),
-                if of.len() > 1 {
-                    format!(" ×{}", of.len())
-                } else {
-                    String::new()
-                },
                 newest.detail,
                 newest.at.format("%Y-%m-%d %H:%M"),
                 rule.care_team_text().get(lang),

@@ -176,8 +176,12 @@ fn main() {
         .iter()
         .filter(|c| !c.overdue_steps.is_empty())
         .count();
+    let safety = summary
+        .iter()
+        .filter(|c| !c.safety_flags.is_empty())
+        .count();
     println!(
-        "caseload() over {} enrollments: median {:.1} ms, min {:.1} ms, max {:.1} ms (n={runs}); {flagged} flagged ({urgent} urgent), {overdue} with overdue steps",
+        "caseload() over {} enrollments: median {:.1} ms, min {:.1} ms, max {:.1} ms (n={runs}); {flagged} flagged ({urgent} urgent), {overdue} with overdue steps, {safety} with open safety flags",
         summary.len(),
         times[runs / 2].as_secs_f64() * 1e3,
         times[0].as_secs_f64() * 1e3,

@@ -232,7 +232,7 @@ pub fn score(id: InstrumentId, answers: &[i64]) -> Result<Scored> {
         .map(|f| Flag {
             code: f.rule.code().into(),
             urgent: true,
-            reason: f.rule.care_team_text().en,
+            reason: f.rule.care_team_text().en.to_owned(),
         })
         .collect();
     Ok(scored)

@@ -27,7 +27,7 @@ use crate::client::Context;
 use crate::diary::EntryData;
 use crate::error::{Error, Result};
 use crate::questionnaire::{Lang, Scored};
-use crate::store::Store;
+use crate::store::{uuid_at, Store};
 use crate::time;
 
 /// An urgent flag raised on this device's data.
@@ -249,31 +249,25 @@ fn query(c: &Connection, filter: &str, args: &[&dyn rusqlite::ToSql]) -> Result<
     ))?;
     let rows = stmt
         .query_map(args, |r| {
-            let uuid = |i: usize| -> rusqlite::Result<Uuid> {
-                let s: String = r.get(i)?;
-                Uuid::parse_str(&s).map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(
-                        i,
-                        rusqlite::types::Type::Text,
-                        Box::new(e),
-                    )
-                })
-            };
             let rule: String = r.get(2)?;
             let source: String = r.get(3)?;
-            Ok(Rule::parse(&rule).map(|rule| SafetyFlag {
-                id: uuid(0).unwrap_or_default(),
-                subject: r.get(1).unwrap_or_default(),
+            // A rule of a newer app version is not shown by this one (its row stays).
+            let Some(rule) = Rule::parse(&rule) else {
+                return Ok(None);
+            };
+            Ok(Some(SafetyFlag {
+                id: uuid_at(r, 0)?,
+                subject: r.get(1)?,
                 rule,
                 urgent: true,
-                at: time::wall_clock(r.get(5).unwrap_or(0), r.get(6).unwrap_or(0)),
+                at: time::wall_clock(r.get(5)?, r.get(6)?),
                 source: if source == SOURCE_RESPONSE {
                     SOURCE_RESPONSE
                 } else {
                     SOURCE_ENTRY
                 },
-                record_id: uuid(4).unwrap_or_default(),
-                detail: r.get(7).unwrap_or_default(),
+                record_id: uuid_at(r, 4)?,
+                detail: r.get(7)?,
                 acknowledgements: Vec::new(),
             }))
         })?
@@ -286,9 +280,8 @@ fn query(c: &Connection, filter: &str, args: &[&dyn rusqlite::ToSql]) -> Result<
     for mut f in rows {
         f.acknowledgements = acks
             .query_map([f.id.to_string()], |r| {
-                let id: String = r.get(0)?;
                 Ok(Acknowledgement {
-                    id: Uuid::parse_str(&id).unwrap_or_default(),
+                    id: uuid_at(r, 0)?,
                     by: r.get(1)?,
                     at: time::from_ms(r.get(2)?),
                     note: r.get(3)?,

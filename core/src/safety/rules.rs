@@ -8,8 +8,7 @@
 use serde::Serialize;
 
 use crate::diary::{EntryData, GlucoseReading, GlucoseUnit, SymptomCode, MG_DL_PER_MMOL_L};
-use crate::pathway::definition::Texts;
-use crate::questionnaire::{InstrumentId, Scored};
+use crate::questionnaire::{InstrumentId, Scored, Text};
 
 /// A rule that raises an urgent flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -130,12 +129,8 @@ impl Rule {
     }
 
     /// The care team's text (never shown to the person; see guidance.rs for theirs).
-    pub fn care_team_text(self) -> Texts {
-        let t = |fi: &str, sv: &str, en: &str| Texts {
-            fi: fi.into(),
-            sv: sv.into(),
-            en: en.into(),
-        };
+    pub fn care_team_text(self) -> Text {
+        let t = |fi, sv, en| Text { fi, sv, en };
         match self {
             Rule::Phq9Item9 => t(
                 "PHQ-9 kysymys 9 ≥ 1: ajatuksia kuolemasta tai itsensä vahingoittamisesta. Ota yhteyttä tänään ja arvioi itsetuhoriski.",
