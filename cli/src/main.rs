@@ -295,11 +295,12 @@ fn entry_written(
     json_out: bool,
     audience: safety::Audience,
 ) -> Result<(), Error> {
+    // What this version raised (an edit's earlier versions keep their own flags).
     let raised: Vec<_> = p
         .safety()
         .raised_by(e.id)?
         .into_iter()
-        .filter(|f| f.at == e.at)
+        .filter(|f| f.version_id == e.version_id)
         .collect();
     let lang = safety::guidance_lang();
     if json_out {

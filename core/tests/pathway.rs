@@ -752,3 +752,47 @@ fn cgm_hypoglycaemic_event_raises_an_urgent_flag_but_a_short_dip_does_not() {
         "since the event's start"
     );
 }
+
+/// A complete home series stays complete when a later, partial week of measuring follows before
+/// anyone looked (the latest run of days is not the only one that counts).
+#[test]
+fn a_home_series_completed_earlier_is_not_hidden_by_a_later_partial_one() {
+    let start = Utc.with_ymd_and_hms(2026, 9, 1, 6, 0, 0).unwrap(); // 09:00 Helsinki
+    let p = profile_at(start);
+    let paths = p.polku.pathways();
+    let e = paths
+        .enroll("home-bp-follow-up", Actor::Professional)
+        .unwrap();
+    paths
+        .complete(e.id, "how-to-measure", Actor::Citizen)
+        .unwrap();
+    // Days 1–4 complete (two morning and two evening readings each), then day 10 alone.
+    let at_day = |d: i64, h: i64| start + Duration::days(d) + Duration::hours(h);
+    let mut news = Vec::new();
+    for day in [1, 2, 3, 4, 10] {
+        for (h, m, s) in [
+            (-2, 0, BpSeries::Morning),
+            (-2, 2, BpSeries::Morning),
+            (11, 0, BpSeries::Evening),
+            (11, 2, BpSeries::Evening),
+        ] {
+            news.push(
+                NewEntry::new(bp(128, 80, Some(s))).at(polku_core::time::in_zone(
+                    at_day(day, h) + Duration::minutes(m),
+                    chrono_tz::Europe::Helsinki,
+                )),
+            );
+        }
+    }
+    p.clock.set(at_day(11, 0));
+    p.polku.diary().add_many(news).unwrap();
+    let pr = paths.progress(e.id).unwrap();
+    let s = pr.steps.iter().find(|s| s.step_id == "bp-series").unwrap();
+    assert_eq!(s.state, StepState::Done);
+    assert_eq!(s.progress, Some((4, 4)));
+    assert_eq!(
+        s.finished_ms,
+        Some((at_day(4, 11) + Duration::minutes(2)).timestamp_millis()),
+        "done at the last reading of the fourth day"
+    );
+}

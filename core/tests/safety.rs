@@ -560,3 +560,33 @@ fn docs_list_every_rule_and_both_texts() {
         }
     }
 }
+
+/// Each version raises its own flags: the CLI and shells show what the new version raised.
+#[test]
+fn flags_name_the_version_that_raised_them() {
+    let p = profile();
+    let e = add(
+        &p.polku,
+        glucose_in(2.2, GlucoseUnit::MmolL, GlucoseSource::Meter),
+    );
+    let v2 = p
+        .polku
+        .diary()
+        .edit(
+            e.id,
+            NewEntry::new(glucose_in(25.0, GlucoseUnit::MmolL, GlucoseSource::Meter)),
+        )
+        .unwrap();
+    let flags = p.polku.safety().raised_by(e.id).unwrap();
+    let of = |v: uuid::Uuid| {
+        rules(
+            &flags
+                .iter()
+                .filter(|f| f.version_id == v)
+                .cloned()
+                .collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(of(e.version_id), vec![Rule::GlucoseVeryLow]);
+    assert_eq!(of(v2.version_id), vec![Rule::GlucoseVeryHigh]);
+}

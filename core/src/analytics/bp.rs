@@ -76,6 +76,38 @@ struct Day {
     dia: Vec<f64>,
 }
 
+/// The first day on which `days` consecutive qualifying days were reached, and the longest run
+/// of consecutive qualifying days (for a measurement period's progress). A later, shorter run
+/// does not undo an earlier complete one.
+pub fn first_run_of(points: &[BpPoint], days: u32) -> (Option<NaiveDate>, u32) {
+    let mut per_day: BTreeMap<NaiveDate, (u32, u32)> = BTreeMap::new();
+    for p in points {
+        let Some(s) = series_of(p) else { continue };
+        let d = per_day
+            .entry(time::wall_clock(p.at_ms, p.offset_s).date_naive())
+            .or_default();
+        match s {
+            BpSeries::Morning => d.0 += 1,
+            BpSeries::Evening => d.1 += 1,
+        }
+    }
+    let (mut reached, mut longest, mut run) = (None, 0u32, 0u32);
+    let mut prev: Option<NaiveDate> = None;
+    for (day, _) in per_day.iter().filter(|(_, (m, e))| *m >= 2 && *e >= 2) {
+        run = if prev.and_then(|p| p.succ_opt()) == Some(*day) {
+            run + 1
+        } else {
+            1
+        };
+        longest = longest.max(run);
+        if run == days && reached.is_none() {
+            reached = Some(*day);
+        }
+        prev = Some(*day);
+    }
+    (reached, longest)
+}
+
 pub fn analyze(points: &[BpPoint]) -> BpReport {
     let sys: Vec<f64> = points.iter().map(|p| p.systolic).collect();
     let dia: Vec<f64> = points.iter().map(|p| p.diastolic).collect();

@@ -314,20 +314,18 @@ fn auto_completion(
                 distinct_days(data.symptoms(open, codes).into_iter(), *days)
             }
             Measurement::HomeBpSeries { days } => {
+                // Done at the first run of `days` consecutive qualifying days since opening, at
+                // its last reading: a later, partial week of measuring does not hide it.
                 let points = data.blood_pressure(open);
-                let report = bp::analyze(&points);
-                let have = report.home_series.as_ref().map_or(0, |s| s.days);
-                let done = report
-                    .home_series
-                    .filter(|s| s.days >= *days)
-                    .and_then(|s| {
-                        points
-                            .iter()
-                            .filter(|p| local_date(p.at_ms, p.offset_s) <= s.last_day)
-                            .map(|p| p.at_ms)
-                            .max()
-                    });
-                (done, Some((have.min(*days), *days)))
+                let (reached, longest) = bp::first_run_of(&points, *days);
+                let done = reached.and_then(|last_day| {
+                    points
+                        .iter()
+                        .filter(|p| local_date(p.at_ms, p.offset_s) <= last_day)
+                        .map(|p| p.at_ms)
+                        .max()
+                });
+                (done, Some((longest.min(*days), *days)))
             }
         },
         StepKind::Questionnaire { instrument } => (

@@ -451,7 +451,8 @@ struct Memo {
     bp: Series<BpPoint>,
     symptoms: Series<(i64, i32, String)>,
     latest: RefCell<HashMap<InstrumentId, Option<Response>>>,
-    all: RefCell<HashMap<InstrumentId, Rc<Vec<Response>>>>,
+    /// Responses per instrument, read from some instant on (as `Series`).
+    all: RefCell<HashMap<InstrumentId, (i64, Rc<Vec<Response>>)>>,
 }
 
 /// A glucose reading: instant, offset, value (None for LO/HI), LO marker, fasting context.
@@ -617,20 +618,21 @@ impl engine::Data for DbData<'_> {
     }
 
     fn responses(&self, instrument: InstrumentId, since_ms: i64) -> Vec<Response> {
-        let all = self
-            .memo
-            .all
-            .borrow_mut()
-            .entry(instrument)
-            .or_insert_with(|| {
-                // Newest first from the store; the engine wants the oldest first.
-                let mut rs = Questionnaires { cx: self.cx }
-                    .list(Some(instrument), crate::diary::MAX_PAGE)
-                    .unwrap_or_default();
-                rs.reverse();
-                Rc::new(rs)
-            })
-            .clone();
+        // Read once per evaluation (conditions ask from the enrollment time); an earlier instant
+        // reads again.
+        let mut memo = self.memo.all.borrow_mut();
+        let all = match memo.get(&instrument) {
+            Some((from, rows)) if *from <= since_ms => rows.clone(),
+            _ => {
+                let rows = Rc::new(
+                    Questionnaires { cx: self.cx }
+                        .since(instrument, since_ms)
+                        .unwrap_or_default(),
+                );
+                memo.insert(instrument, (since_ms, rows.clone()));
+                rows
+            }
+        };
         all.iter()
             .filter(|r| r.authored.timestamp_millis() >= since_ms)
             .cloned()

@@ -383,6 +383,30 @@ impl Questionnaires<'_> {
     }
 }
 
+impl Questionnaires<'_> {
+    /// Every response to `instrument` authored at or after `since_ms`, oldest first: the pathway
+    /// engine's sticky unlock conditions read it for every enrollment of the caseload, so it has
+    /// its own statement with no bound `LIMIT` (SQLite re-plans those on every run).
+    pub fn since(&self, instrument: InstrumentId, since_ms: i64) -> Result<Vec<Response>> {
+        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let sql = SQL.get_or_init(|| {
+            format!(
+                "SELECT {COLUMNS} FROM questionnaire_response
+                 WHERE subject_no = ?1 AND instrument = ?2 AND authored_ms >= ?3
+                 ORDER BY authored_ms, id"
+            )
+        });
+        self.cx.store.read(|c| {
+            let mut stmt = c.prepare_cached(sql)?;
+            let rows = stmt.query_map(
+                params![self.cx.subject_no, instrument.as_str(), since_ms],
+                row_to_response,
+            )?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+}
+
 fn latest_sql() -> &'static str {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SQL.get_or_init(|| {

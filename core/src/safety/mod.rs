@@ -44,6 +44,8 @@ pub struct SafetyFlag {
     pub source: &'static str,
     /// The diary entry (its id, shared by its versions) or the questionnaire response.
     pub record_id: Uuid,
+    /// The entry version that raised it (the response's id for a response).
+    pub version_id: Uuid,
     /// The value that raised it, for the care team ("2.2 mmol/L (meter)", "item 9 = 3").
     pub detail: String,
     /// Empty while open; acknowledgements from several professionals are all kept.
@@ -239,7 +241,7 @@ pub(crate) fn purge(tx: &Transaction<'_>, subject_no: i64) -> Result<()> {
 }
 
 const FLAG_SELECT: &str =
-    "SELECT f.id, s.id, f.rule, f.source, f.record_id, f.at_ms, f.utc_offset_s, f.detail
+    "SELECT f.id, s.id, f.rule, f.source, f.record_id, f.at_ms, f.utc_offset_s, f.detail, f.version_id
     FROM safety_flag f JOIN subject s ON s.no = f.subject_no";
 
 /// Flags matching `filter` (SQL on `f`), newest first, with their acknowledgements.
@@ -267,6 +269,7 @@ fn query(c: &Connection, filter: &str, args: &[&dyn rusqlite::ToSql]) -> Result<
                     SOURCE_ENTRY
                 },
                 record_id: uuid_at(r, 4)?,
+                version_id: uuid_at(r, 8)?,
                 detail: r.get(7)?,
                 acknowledgements: Vec::new(),
             }))
