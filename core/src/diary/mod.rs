@@ -449,8 +449,8 @@ pub(crate) fn insert_version(
         crate::safety::Raised {
             subject_no: cx.subject_no,
             source: crate::safety::SOURCE_ENTRY,
-            version_id: &e.version_id.to_string(),
-            record_id: &e.id.to_string(),
+            version_id: &e.version_id,
+            record_id: &e.id,
             at_ms: e.at.timestamp_millis(),
             offset_s: e.at.offset().local_minus_utc(),
             created_ms: e.created_at.timestamp_millis(),

@@ -309,12 +309,11 @@ impl Questionnaires<'_> {
                     r.wording,
                 ],
             )?;
-            let id = r.id.to_string();
             crate::safety::Raised {
                 subject_no: self.cx.subject_no,
                 source: crate::safety::SOURCE_RESPONSE,
-                version_id: &id,
-                record_id: &id,
+                version_id: &r.id,
+                record_id: &r.id,
                 at_ms: r.authored.timestamp_millis(),
                 offset_s: r.authored.offset().local_minus_utc(),
                 created_ms: r.created_at.timestamp_millis(),

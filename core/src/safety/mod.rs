@@ -84,10 +84,11 @@ fn flag_id(rule: Rule, source_version: &str) -> String {
 pub(crate) struct Raised<'a> {
     pub subject_no: i64,
     pub source: &'static str,
-    /// The stored row's own id (an entry *version*, or a response).
-    pub version_id: &'a str,
+    /// The stored row's own id (an entry *version*, or a response); formatted only when a rule
+    /// fires (most writes raise nothing).
+    pub version_id: &'a dyn std::fmt::Display,
     /// The record the person sees (the entry, or the response).
-    pub record_id: &'a str,
+    pub record_id: &'a dyn std::fmt::Display,
     pub at_ms: i64,
     pub offset_s: i32,
     pub created_ms: i64,
@@ -98,18 +99,19 @@ impl Raised<'_> {
         if findings.is_empty() || !rules::recent(self.at_ms, self.created_ms) {
             return Ok(());
         }
+        let (version_id, record_id) = (self.version_id.to_string(), self.record_id.to_string());
         let mut stmt = tx.prepare_cached(
             "INSERT OR IGNORE INTO safety_flag (id, subject_no, rule, source, version_id, record_id, at_ms, utc_offset_s, detail)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
         for f in findings {
             stmt.execute(params![
-                flag_id(f.rule, self.version_id),
+                flag_id(f.rule, &version_id),
                 self.subject_no,
                 f.rule.code(),
                 self.source,
-                self.version_id,
-                self.record_id,
+                version_id,
+                record_id,
                 self.at_ms,
                 self.offset_s,
                 f.detail

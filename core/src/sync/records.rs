@@ -252,8 +252,8 @@ fn raise_safety_flags(
         (ENTRY_VERSION, Some(data)) => crate::safety::Raised {
             subject_no,
             source: crate::safety::SOURCE_ENTRY,
-            version_id: id,
-            record_id: text("entry_id"),
+            version_id: &id,
+            record_id: &text("entry_id"),
             at_ms: int("at_ms"),
             offset_s: int("utc_offset_s") as i32,
             created_ms: int("created_ms"),
@@ -270,8 +270,8 @@ fn raise_safety_flags(
             crate::safety::Raised {
                 subject_no,
                 source: crate::safety::SOURCE_RESPONSE,
-                version_id: id,
-                record_id: id,
+                version_id: &id,
+                record_id: &id,
                 at_ms: int("authored_ms"),
                 offset_s: int("utc_offset_s") as i32,
                 created_ms: int("created_ms"),
