@@ -48,7 +48,7 @@ fn self_harm_answer_stays_first_in_the_caseload_until_acknowledged() {
         said.contains("112") && said.contains("09 2525 0111"),
         "{said}"
     );
-    assert!(!said.contains(Rule::Phq9Item9.care_team_text().fi.as_str()));
+    assert!(!said.contains(Rule::Phq9Item9.care_team_text().fi));
     // Minutes later she answers again, item 9 = 0: the flag stays.
     let later = (phone.polku.now() + std::time::Duration::from_secs(300)).fixed_offset();
     q.answer(InstrumentId::Phq9, Lang::Fi, &[0; 9], Some(later))
