@@ -185,7 +185,7 @@ fn flags_are_sticky_and_steps_stay_open() {
     );
     p.clock.set(p.polku.now() + Duration::minutes(10));
     answer(&p.polku, InstrumentId::Phq9, &[1, 1, 0, 1, 0, 0, 0, 0, 2]);
-    let referral = |p: &Profile| {
+    let referral = || {
         paths
             .progress(e.id)
             .unwrap()
@@ -195,10 +195,10 @@ fn flags_are_sticky_and_steps_stay_open() {
             .unwrap()
             .state
     };
-    assert_eq!(referral(&p), StepState::Available);
+    assert_eq!(referral(), StepState::Available);
     p.clock.set(p.polku.now() + Duration::minutes(10));
     answer(&p.polku, InstrumentId::Phq9, &[0; 9]);
-    assert_eq!(referral(&p), StepState::Available, "not re-locked");
+    assert_eq!(referral(), StepState::Available, "not re-locked");
     let open = p.polku.safety().flags(false).unwrap();
     assert_eq!(rules(&open), vec![Rule::Phq9Item9], "not cleared");
     let c = p.polku.caseload().unwrap();

@@ -442,6 +442,9 @@ struct DbData<'a> {
     memo: Memo,
 }
 
+/// Responses read from some instant on, oldest first.
+type ResponsesSince = (i64, Rc<Vec<Response>>);
+
 /// A series read from some instant on; a request from an earlier instant reads again.
 type Series<T> = RefCell<Option<(i64, Rc<Vec<T>>)>>;
 
@@ -452,7 +455,7 @@ struct Memo {
     symptoms: Series<(i64, i32, String)>,
     latest: RefCell<HashMap<InstrumentId, Option<Response>>>,
     /// Responses per instrument, read from some instant on (as `Series`).
-    all: RefCell<HashMap<InstrumentId, (i64, Rc<Vec<Response>>)>>,
+    all: RefCell<HashMap<InstrumentId, ResponsesSince>>,
 }
 
 /// A glucose reading: instant, offset, value (None for LO/HI), LO marker, fasting context.

@@ -339,6 +339,14 @@ fn sync_dir(path: &Path) {
     }
 }
 
+/// Column `i` of a row as a UUID (ids are stored as text); a malformed one is a conversion error.
+pub(crate) fn uuid_at(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<uuid::Uuid> {
+    let s: String = r.get(i)?;
+    uuid::Uuid::parse_str(&s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -463,12 +471,4 @@ mod tests {
         .unwrap();
         assert_eq!(s.integrity_check().unwrap(), vec!["ok".to_string()]);
     }
-}
-
-/// Column `i` of a row as a UUID (ids are stored as text); a malformed one is a conversion error.
-pub(crate) fn uuid_at(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<uuid::Uuid> {
-    let s: String = r.get(i)?;
-    uuid::Uuid::parse_str(&s).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
-    })
 }
