@@ -46,6 +46,17 @@ impl Home {
             .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
     }
 
+    /// Enrolls this profile as `user` on `server` (a fresh one-time code).
+    fn enroll(&self, server: &polku_e2e::TestServer, user: &str) -> Value {
+        self.json(&[
+            "enroll",
+            "--server",
+            &server.url(),
+            "--code",
+            &server.code(user),
+        ])
+    }
+
     /// Runs with --json expecting failure; returns (exit code, stderr JSON).
     fn json_err(&self, args: &[&str]) -> (i32, Value) {
         let out = self.run(&[&["--json"], args].concat());
@@ -714,25 +725,26 @@ fn published_pathway_version_is_offered_and_migrated() {
     assert_eq!(moved["steps"][1]["step_id"], "t2d-basics-short");
 }
 
-/// A citizen's and a nurse's CLI profiles sync through a real server on loopback: enroll, sync,
-/// status, the nurse's subject list and `--subject` view, and the audit trail of her reads.
-#[test]
-fn enroll_sync_and_subject_view() {
+/// A server on loopback with a citizen and a nurse assigned to her: (server, citizen, nurse).
+fn citizen_and_nurse() -> (polku_e2e::TestServer, String, String) {
     use polku_server::{Role, Storage};
     let server = polku_e2e::TestServer::start();
     let citizen = server.user(Role::Citizen, "Aino Virtanen");
     let nurse = server.user(Role::Professional, "Hoitaja Nieminen");
     server.storage.assign(&nurse, &citizen).unwrap();
+    (server, citizen, nurse)
+}
+
+/// A citizen's and a nurse's CLI profiles sync through a real server on loopback: enroll, sync,
+/// status, the nurse's subject list and `--subject` view, and the audit trail of her reads.
+#[test]
+fn enroll_sync_and_subject_view() {
+    use polku_server::Storage;
+    let (server, citizen, nurse) = citizen_and_nurse();
 
     let aino = Home::new();
     aino.json(&["diary", "add", "weight", "84.2"]);
-    let e = aino.json(&[
-        "enroll",
-        "--server",
-        &server.url(),
-        "--code",
-        &server.code(&citizen),
-    ]);
+    let e = aino.enroll(&server, &citizen);
     assert_eq!(e["role"], "citizen");
     assert_eq!(aino.json(&["sync", "status"])["pending"], 1);
     let r = aino.json(&["sync"]);
@@ -742,13 +754,7 @@ fn enroll_sync_and_subject_view() {
     assert!(s["last_success"].is_string());
 
     let hoitaja = Home::new();
-    hoitaja.json(&[
-        "enroll",
-        "--server",
-        &server.url(),
-        "--code",
-        &server.code(&nurse),
-    ]);
+    hoitaja.enroll(&server, &nurse);
     hoitaja.json(&["sync"]);
     let subjects = hoitaja.json(&["subjects"]);
     assert_eq!(subjects[0]["id"], citizen);
@@ -784,27 +790,11 @@ fn enroll_sync_and_subject_view() {
 /// the acknowledgement; a citizen cannot acknowledge.
 #[test]
 fn safety_flags_between_a_citizen_and_her_nurse() {
-    use polku_server::{Role, Storage};
-    let server = polku_e2e::TestServer::start();
-    let citizen = server.user(Role::Citizen, "Aino Virtanen");
-    let nurse = server.user(Role::Professional, "Hoitaja Nieminen");
-    server.storage.assign(&nurse, &citizen).unwrap();
+    let (server, citizen, nurse) = citizen_and_nurse();
     let aino = Home::new();
-    aino.json(&[
-        "enroll",
-        "--server",
-        &server.url(),
-        "--code",
-        &server.code(&citizen),
-    ]);
+    aino.enroll(&server, &citizen);
     let hoitaja = Home::new();
-    hoitaja.json(&[
-        "enroll",
-        "--server",
-        &server.url(),
-        "--code",
-        &server.code(&nurse),
-    ]);
+    hoitaja.enroll(&server, &nurse);
 
     let out = aino.run(&["diary", "add", "glucose", "2.4"]);
     let text = String::from_utf8(out.stdout).unwrap();

@@ -411,32 +411,26 @@ fn reminders_for_open_steps() {
     let p = profile_at(start);
     let paths = p.polku.pathways();
     let e = paths.enroll("t2d-care-path", Actor::Citizen).unwrap();
+    // Helsinki wall-clock times of one step's reminders.
+    let times = |r: &[(uuid::Uuid, polku_core::pathway::Reminder)], step: &str| -> Vec<String> {
+        r.iter()
+            .filter(|(_, x)| x.step_id == step)
+            .map(|(_, x)| {
+                polku_core::time::from_ms(x.at_ms)
+                    .with_timezone(&chrono_tz::Europe::Helsinki)
+                    .format("%m-%d %H:%M")
+                    .to_string()
+            })
+            .collect()
+    };
     // The welcome has no reminder times: one reminder at 09:00 the day before it is due (3 days).
     let r = paths.reminders(Duration::days(20)).unwrap();
-    let f: Vec<_> = r.iter().filter(|(_, x)| x.step_id == "welcome").collect();
-    assert_eq!(f.len(), 1);
-    assert_eq!(
-        polku_core::time::from_ms(f[0].1.at_ms)
-            .with_timezone(&chrono_tz::Europe::Helsinki)
-            .format("%m-%d %H:%M")
-            .to_string(),
-        "11-04 09:00"
-    );
+    assert_eq!(times(&r, "welcome"), vec!["11-04 09:00"]);
     paths.complete(e.id, "welcome", Actor::Citizen).unwrap();
     paths.complete(e.id, "t2d-basics", Actor::Citizen).unwrap();
     let r = paths.reminders(Duration::days(3)).unwrap();
-    let glucose: Vec<String> = r
-        .iter()
-        .filter(|(_, x)| x.step_id == "glucose-profile")
-        .map(|(_, x)| {
-            polku_core::time::from_ms(x.at_ms)
-                .with_timezone(&chrono_tz::Europe::Helsinki)
-                .format("%m-%d %H:%M")
-                .to_string()
-        })
-        .collect();
     assert_eq!(
-        glucose,
+        times(&r, "glucose-profile"),
         vec!["11-03 07:30", "11-04 07:30", "11-05 07:30"],
         "every morning, not in the past"
     );
@@ -444,18 +438,10 @@ fn reminders_for_open_steps() {
         .iter()
         .all(|(id, x)| *id == e.id && x.at_ms > start.timestamp_millis()));
     // The home blood-pressure series reminds morning and evening.
-    let bp: Vec<String> = r
-        .iter()
-        .filter(|(_, x)| x.step_id == "bp-series")
-        .map(|(_, x)| {
-            polku_core::time::from_ms(x.at_ms)
-                .with_timezone(&chrono_tz::Europe::Helsinki)
-                .format("%m-%d %H:%M")
-                .to_string()
-        })
-        .take(3)
-        .collect();
-    assert_eq!(bp, vec!["11-02 20:00", "11-03 07:00", "11-03 20:00"]);
+    assert_eq!(
+        times(&r, "bp-series")[..3],
+        ["11-02 20:00", "11-03 07:00", "11-03 20:00"]
+    );
 }
 
 #[test]
