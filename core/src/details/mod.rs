@@ -2,7 +2,7 @@
 //! address, how to get in, emergency contact, language). Unlike diary entries they are edited in
 //! place, by the citizen and by several workers, often offline.
 //!
-//! Merge rule (design.md, "client details merge per field by HLC with full history and concurrent
+//! Merge rule (docs/sync.md, "client details merge per field by HLC with full history and concurrent
 //! edits flagged as conflict records"): every edit of a field is an immutable record naming the
 //! edits it replaced (`base`, the field's current values as the writer saw them). The field's
 //! current values are the edits no later edit replaced. One such edit: that is the value. Two or

@@ -4,7 +4,7 @@
 //!
 //! Hand-written rather than `uhlc`: that crate's clock is a plain `fn()` (our tests inject a
 //! per-profile clock object) and it refuses remote stamps beyond a drift bound, while a phone
-//! that was offline for days must never have its writes refused (design.md, Sync). Here a stamp
+//! that was offline for days must never have its writes refused (docs/sync.md). Here a stamp
 //! far ahead of the server is *kept* but not allowed to drag this device's clock forward.
 
 use std::fmt;

@@ -1,4 +1,4 @@
-//! Offline-first sync with the county's server: outbox up, change log down (design.md, Sync).
+//! Offline-first sync with the county's server: outbox up, change log down (docs/sync.md).
 //!
 //! - Every record this device writes is queued in `sync_outbox` in the same transaction as the
 //!   record itself, so an acknowledged write is also a queued upload.
@@ -343,21 +343,21 @@ impl Sync<'_> {
         self.cx.store.read(|c| {
             let rows = open_conflicts(c)?;
             let mut out = Vec::with_capacity(rows.len());
-            for (id, subject, entry_id, version, detected_ms) in rows {
+            for f in rows {
                 let mut stmt = c.prepare_cached(&format!(
                     "SELECT {} FROM entry_version WHERE entry_id = ?1 AND version = ?2 ORDER BY hlc, version_id",
                     crate::diary::COLUMNS
                 ))?;
                 let versions = stmt
-                    .query_map(params![entry_id, version], crate::diary::row_to_entry)?
+                    .query_map(params![f.entry_id.to_string(), f.version], crate::diary::row_to_entry)?
                     .collect::<Result<Vec<_>, _>>()?;
                 out.push(Conflict {
-                    id,
-                    subject,
-                    entry_id: entry_id.parse().map_err(|_| Error::Storage("bad entry id".into()))?,
-                    version,
+                    id: f.id,
+                    subject: f.subject,
+                    entry_id: f.entry_id,
+                    version: f.version,
                     versions,
-                    detected_at: Utc.timestamp_millis_opt(detected_ms).single().unwrap_or_default(),
+                    detected_at: Utc.timestamp_millis_opt(f.detected_ms).single().unwrap_or_default(),
                 });
             }
             Ok(out)
@@ -817,10 +817,17 @@ fn purge(tx: &Transaction<'_>, subject: &str) -> Result<()> {
     Ok(())
 }
 
-type ConflictRow = (String, String, String, i64, i64);
+/// A fork of a diary entry as stored, before its versions are read.
+struct OpenFork {
+    id: String,
+    subject: String,
+    entry_id: uuid::Uuid,
+    version: i64,
+    detected_ms: i64,
+}
 
 /// Forks not yet settled: no later version of the entry names the conflict in `resolves`.
-fn open_conflicts(c: &Connection) -> Result<Vec<ConflictRow>> {
+fn open_conflicts(c: &Connection) -> Result<Vec<OpenFork>> {
     let mut stmt = c.prepare_cached(
         "SELECT k.id, s.id, k.entry_id, k.version, k.detected_ms FROM sync_conflict k
          JOIN subject s ON s.no = k.subject_no
@@ -829,7 +836,13 @@ fn open_conflicts(c: &Connection) -> Result<Vec<ConflictRow>> {
     )?;
     let rows = stmt
         .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok(OpenFork {
+                id: r.get(0)?,
+                subject: r.get(1)?,
+                entry_id: crate::store::uuid_at(r, 2)?,
+                version: r.get(3)?,
+                detected_ms: r.get(4)?,
+            })
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)

@@ -1,6 +1,6 @@
 //! Which local records travel, and how each becomes an operation payload and back.
 //!
-//! Every synced record is immutable once written (design.md, conflict policy): diary entry
+//! Every synced record is immutable once written (docs/sync.md, merge rules): diary entry
 //! versions and tombstones, questionnaire responses, pathway enrollments and their events. So an
 //! operation is "this record exists", applied with `INSERT OR IGNORE`: applying it twice, or in a
 //! different order across streams, gives the same database. The one derived state, which entry
