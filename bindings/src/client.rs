@@ -67,18 +67,9 @@ impl PolkuClient {
             Some(name) => polku_core::time::parse_tz(&name)?,
             None => polku_core::DEFAULT_TZ,
         };
-        let content = match content {
-            None => None,
-            Some(d) if std::path::Path::new(&d).is_dir() => Some(std::path::PathBuf::from(d)),
-            Some(d) => {
-                return Err(polku_core::Error::validation(
-                    "content_dir",
-                    d,
-                    "an existing folder holding pathways/ and questionnaires/",
-                )
-                .into())
-            }
-        };
+        let content = content
+            .map(|d| polku_core::content::existing_dir("content_dir", std::path::Path::new(&d)))
+            .transpose()?;
         let key = DbKey::from_slice(&keys.database_key()?)?;
         Self::open_key(Reopen {
             path: std::path::PathBuf::from(path),

@@ -48,16 +48,7 @@ pub(crate) fn measured_at(
     };
     let at = utc(at);
     Ok(Some(match offset_s {
-        Some(o) => {
-            let off = FixedOffset::east_opt(o)
-                .filter(|_| o % 60 == 0 && o.abs() <= 14 * 3600)
-                .ok_or_else(|| PolkuError::Validation {
-                    field: "utc_offset_seconds".into(),
-                    value: o.to_string(),
-                    allowed: "whole minutes between -50400 and 50400".into(),
-                })?;
-            at.with_timezone(&off)
-        }
+        Some(o) => at.with_timezone(&polku_core::time::checked_offset("utc_offset_seconds", o)?),
         None => polku_core::time::in_zone(at, tz),
     }))
 }
@@ -216,9 +207,7 @@ impl From<cd::EntryData> for EntryData {
                     cd::GlucoseReading::Value { mmol_l } => GlucoseReading::Value {
                         value: match g.unit {
                             cd::GlucoseUnit::MmolL => mmol_l,
-                            cd::GlucoseUnit::MgDl => {
-                                (mmol_l * cd::MG_DL_PER_MMOL_L * 10.0).round() / 10.0
-                            }
+                            cd::GlucoseUnit::MgDl => cd::mg_dl(mmol_l) as f64,
                         },
                     },
                     cd::GlucoseReading::Low => GlucoseReading::Low,

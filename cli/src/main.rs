@@ -544,14 +544,10 @@ fn open_profile(cli: &Cli, tz: chrono_tz::Tz) -> Result<Polku, Error> {
 
 /// `--content-dir`, which must exist when given.
 fn content_dir(cli: &Cli) -> Result<Option<std::path::PathBuf>, Error> {
-    match &cli.content_dir {
-        Some(d) if !d.is_dir() => Err(Error::validation(
-            "content-dir",
-            d.display(),
-            "an existing folder holding pathways/ and questionnaires/",
-        )),
-        d => Ok(d.clone()),
-    }
+    cli.content_dir
+        .as_deref()
+        .map(|d| polku_core::content::existing_dir("content-dir", d))
+        .transpose()
 }
 
 /// The questionnaire wording in use: built-in, replaced by `--content-dir`'s questionnaires/.

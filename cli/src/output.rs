@@ -82,8 +82,8 @@ pub fn describe(d: &EntryData, note: Option<&str>) -> String {
                 GlucoseReading::Value { mmol_l } => match g.unit {
                     GlucoseUnit::MmolL => format!("{mmol_l:.1} mmol/L"),
                     GlucoseUnit::MgDl => format!(
-                        "{:.0} mg/dL ({mmol_l:.1} mmol/L)",
-                        mmol_l * MG_DL_PER_MMOL_L
+                        "{} mg/dL ({mmol_l:.1} mmol/L)",
+                        polku_core::diary::mg_dl(mmol_l)
                     ),
                 },
                 GlucoseReading::Low => "LO (below 0.6 mmol/L)".into(),

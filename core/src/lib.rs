@@ -4,7 +4,7 @@
 
 pub mod analytics;
 pub mod client;
-mod content;
+pub mod content;
 pub mod details;
 pub mod diary;
 pub mod error;

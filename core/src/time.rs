@@ -53,6 +53,17 @@ pub fn from_ms(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
+/// A UTC offset a person can have: whole minutes within ±14 hours (the widest zones in use are
+/// UTC−12 and UTC+14). One rule for every caller that takes an offset (the FFI, the CLI's
+/// timestamps, and received records).
+pub fn checked_offset(field: &str, seconds: i32) -> Result<FixedOffset> {
+    FixedOffset::east_opt(seconds)
+        .filter(|_| seconds % 60 == 0 && seconds.abs() <= 14 * 3600)
+        .ok_or_else(|| {
+            crate::Error::validation(field, seconds, "whole minutes between -50400 and 50400")
+        })
+}
+
 pub fn offset(seconds: i32) -> FixedOffset {
     FixedOffset::east_opt(seconds).unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"))
 }
@@ -124,6 +135,31 @@ pub fn parse_rfc3339(field: &str, s: &str) -> Result<DateTime<FixedOffset>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offsets_are_whole_minutes_within_fourteen_hours() {
+        assert!(checked_offset("o", 14 * 3600).is_ok());
+        assert!(checked_offset("o", -14 * 3600).is_ok());
+        assert!(checked_offset("o", 5 * 3600 + 45 * 60).is_ok(), "Nepal");
+        for bad in [14 * 3600 + 60, -14 * 3600 - 60, 7201, i32::MAX, i32::MIN] {
+            let e = checked_offset("utc_offset_s", bad).unwrap_err();
+            assert!(
+                matches!(&e, crate::Error::Validation { field, .. } if field == "utc_offset_s"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_timestamp_with_an_impossible_offset_is_refused() {
+        let now = chrono::Utc::now();
+        let at = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00+15:00").unwrap();
+        let e = crate::diary::validate::timestamp("at", at, now).unwrap_err();
+        assert!(
+            matches!(&e, crate::Error::Validation { field, .. } if field == "at"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn helsinki_dst_days_have_23_and_25_hours() {

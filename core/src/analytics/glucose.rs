@@ -104,14 +104,9 @@ impl Level {
             Level::Low => true,
             Level::High => false,
             Level::Mmol(v) => tenths(v) < threshold_tenths,
-            Level::MgDl(v) => mg_dl(v) < mg_dl_threshold(threshold_tenths),
+            Level::MgDl(v) => crate::diary::mg_dl(v) < mg_dl_threshold(threshold_tenths),
         }
     }
-}
-
-/// A converted mg/dL value back in whole mg/dL, as typed.
-pub fn mg_dl(mmol: f64) -> i64 {
-    (mmol * crate::diary::MG_DL_PER_MMOL_L).round() as i64
 }
 
 /// The consensus table's mg/dL column for a mmol/L threshold in tenths.
@@ -137,7 +132,7 @@ pub fn band(level: Level) -> Band {
             t if t <= 139 => Band::High,
             _ => Band::VeryHigh,
         },
-        Level::MgDl(v) => match mg_dl(v) {
+        Level::MgDl(v) => match crate::diary::mg_dl(v) {
             m if m < 54 => Band::VeryLow,
             m if m < 70 => Band::Low,
             m if m <= 180 => Band::InRange,

@@ -8,6 +8,13 @@ use uuid::Uuid;
 /// mg/dL per mmol/L: glucose molar mass 180.16 g/mol (clinical-reference.md, "Glucose units").
 pub const MG_DL_PER_MMOL_L: f64 = 18.016;
 
+/// A value stored in mmol/L that was recorded in mg/dL, back in whole mg/dL: how it is shown,
+/// exported and banded everywhere (meters show whole mg/dL, and the consensus bands whole
+/// numbers against its mg/dL column).
+pub fn mg_dl(mmol_l: f64) -> i64 {
+    (mmol_l * MG_DL_PER_MMOL_L).round() as i64
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryKind {

@@ -54,6 +54,7 @@ pub fn entry(new: &NewEntry, at: DateTime<FixedOffset>, now: DateTime<Utc>) -> R
 }
 
 pub fn timestamp(field: &str, at: DateTime<FixedOffset>, now: DateTime<Utc>) -> Result<()> {
+    crate::time::checked_offset(field, at.offset().local_minus_utc())?;
     let latest = now + MAX_FUTURE;
     if at.with_timezone(&Utc) > latest {
         return Err(Error::validation(

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::client::Context;
 use crate::diary::{
     Diary, Entry, EntryData, EntryQuery, GlucoseReading, GlucoseSource, GlucoseUnit, MealContext,
-    MAX_PAGE, MG_DL_PER_MMOL_L,
+    MAX_PAGE,
 };
 use crate::error::Result;
 
@@ -93,7 +93,7 @@ pub fn observations(e: &Entry, subject: &str) -> Vec<Value> {
             if let (GlucoseUnit::MgDl, GlucoseReading::Value { mmol_l }) = (g.unit, g.reading) {
                 value["extension"] = json!([{
                     "url": format!("{PHR}fiphr-ext-pq-translation"),
-                    "valueQuantity": { "value": (mmol_l * MG_DL_PER_MMOL_L).round(), "unit": "mg/dl", "system": UCUM, "code": "mg/dL" }
+                    "valueQuantity": { "value": crate::diary::mg_dl(mmol_l) as f64, "unit": "mg/dl", "system": UCUM, "code": "mg/dL" }
                 }]);
             }
             let shown = match g.reading {

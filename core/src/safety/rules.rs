@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use crate::diary::{EntryData, GlucoseReading, GlucoseUnit, SymptomCode, MG_DL_PER_MMOL_L};
+use crate::diary::{mg_dl, EntryData, GlucoseReading, GlucoseUnit, SymptomCode};
 use crate::questionnaire::{InstrumentId, Scored, Text};
 
 /// A rule that raises an urgent flag.
@@ -276,11 +276,6 @@ pub fn entry(data: &EntryData) -> Vec<Finding> {
     }
 }
 
-/// A mmol/L value typed in mg/dL, back in whole mg/dL as the person typed it.
-pub fn mg_dl(mmol_l: f64) -> i64 {
-    (mmol_l * MG_DL_PER_MMOL_L).round() as i64
-}
-
 /// The rules a scored questionnaire response breaks.
 pub fn response(s: &Scored) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -309,7 +304,7 @@ pub fn response(s: &Scored) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diary::{BloodPressure, Glucose, GlucoseSource, MealContext};
+    use crate::diary::{BloodPressure, Glucose, GlucoseSource, MealContext, MG_DL_PER_MMOL_L};
 
     fn glucose(reading: GlucoseReading, unit: GlucoseUnit) -> EntryData {
         EntryData::Glucose(Glucose {
