@@ -95,10 +95,8 @@ impl From<CoreError> for PolkuError {
             e @ (CoreError::NotEnrolled | CoreError::Network(_) | CoreError::Server { .. }) => {
                 let retryable = polku_core::sync::retryable(&e);
                 let code = match &e {
-                    CoreError::NotEnrolled => "not_enrolled".to_owned(),
-                    CoreError::Network(_) => "network".to_owned(),
                     CoreError::Server { code, .. } => code.clone(),
-                    _ => unreachable!(),
+                    other => other.code().to_owned(),
                 };
                 PolkuError::Sync {
                     code,

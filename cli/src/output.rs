@@ -8,22 +8,7 @@ use polku_core::Error;
 use serde_json::{json, Value};
 
 pub fn error_json(e: &Error) -> Value {
-    let code = match e {
-        Error::Validation { .. } => "validation",
-        Error::WrongKey { .. } => "wrong_key",
-        Error::Corrupt { .. } => "corrupt",
-        Error::NewerSchema { .. } => "newer_schema",
-        Error::EncryptionUnavailable => "encryption_unavailable",
-        Error::NotFound { .. } => "not_found",
-        Error::Conflict(_) => "conflict",
-        Error::Import(_) => "import_rejected",
-        Error::Storage(_) => "storage",
-        Error::Io(_) => "io",
-        Error::NotEnrolled => "not_enrolled",
-        Error::Network(_) => "network",
-        Error::Server { .. } => "server",
-    };
-    let mut err = json!({ "code": code, "message": e.to_string() });
+    let mut err = json!({ "code": e.code(), "message": e.to_string() });
     match e {
         Error::Validation {
             field,

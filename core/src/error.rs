@@ -90,6 +90,26 @@ fn summarize(problems: &[ImportProblem]) -> String {
 }
 
 impl Error {
+    /// The stable machine code of this kind of error: what the CLI prints as `error.code` and
+    /// the FFI's sync errors carry (a server's refusal carries the server's own code there).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Validation { .. } => "validation",
+            Error::WrongKey { .. } => "wrong_key",
+            Error::Corrupt { .. } => "corrupt",
+            Error::NewerSchema { .. } => "newer_schema",
+            Error::EncryptionUnavailable => "encryption_unavailable",
+            Error::NotFound { .. } => "not_found",
+            Error::Conflict(_) => "conflict",
+            Error::Import(_) => "import_rejected",
+            Error::Storage(_) => "storage",
+            Error::Io(_) => "io",
+            Error::NotEnrolled => "not_enrolled",
+            Error::Network(_) => "network",
+            Error::Server { .. } => "server",
+        }
+    }
+
     pub fn validation(
         field: impl Into<String>,
         value: impl ToString,
