@@ -7,7 +7,6 @@ use std::time::SystemTime;
 use chrono::{DateTime, FixedOffset, Utc};
 use polku_core::analytics as ca;
 use polku_core::diary as cd;
-use polku_core::diary::validate as limits;
 use uuid::Uuid;
 
 use crate::error::{PolkuError, Result};
@@ -51,13 +50,6 @@ pub(crate) fn measured_at(
         Some(o) => at.with_timezone(&polku_core::time::checked_offset("utc_offset_seconds", o)?),
         None => polku_core::time::in_zone(at, tz),
     }))
-}
-
-fn fit<T>(field: &str, v: i32, range: (T, T), unit: &str) -> Result<T>
-where
-    T: TryFrom<i64> + PartialOrd + std::fmt::Display + Copy,
-{
-    Ok(limits::narrow(field, v.into(), range, unit)?)
 }
 
 // ---- enums ---------------------------------------------------------------------------------
@@ -135,66 +127,51 @@ pub enum EntryData {
 impl TryFrom<EntryData> for cd::EntryData {
     type Error = PolkuError;
     fn try_from(d: EntryData) -> Result<Self> {
-        Ok(match d {
+        // The core narrows every number with its field name and range (diary::raw).
+        let wide = |v: i32| i64::from(v);
+        let raw = match d {
             EntryData::Glucose {
                 reading,
                 unit,
                 context,
                 hours_after_meal,
                 source,
-            } => cd::EntryData::Glucose(cd::Glucose {
+            } => cd::RawData::Glucose {
                 reading: match reading {
-                    GlucoseReading::Value { value } => limits::glucose_reading(value, unit.into())?,
-                    GlucoseReading::Low => cd::GlucoseReading::Low,
-                    GlucoseReading::High => cd::GlucoseReading::High,
+                    GlucoseReading::Value { value } => cd::RawGlucose::Value(value),
+                    GlucoseReading::Low => cd::RawGlucose::Low,
+                    GlucoseReading::High => cd::RawGlucose::High,
                 },
                 unit: unit.into(),
                 context: context.into(),
-                hours_after_meal: hours_after_meal
-                    .map(|h| fit("glucose.hours_after_meal", h, limits::HOURS_AFTER_MEAL, "h"))
-                    .transpose()?,
+                hours_after_meal: hours_after_meal.map(wide),
                 source: source.into(),
-            }),
+            },
             EntryData::BloodPressure {
                 systolic,
                 diastolic,
                 pulse,
                 arm,
                 series,
-            } => cd::EntryData::BloodPressure(cd::BloodPressure {
-                systolic: fit(
-                    "blood_pressure.systolic",
-                    systolic,
-                    limits::SYSTOLIC,
-                    "mmHg",
-                )?,
-                diastolic: fit(
-                    "blood_pressure.diastolic",
-                    diastolic,
-                    limits::DIASTOLIC,
-                    "mmHg",
-                )?,
-                pulse: pulse
-                    .map(|p| fit("blood_pressure.pulse", p, limits::PULSE, "/min"))
-                    .transpose()?,
+            } => cd::RawData::BloodPressure {
+                systolic: wide(systolic),
+                diastolic: wide(diastolic),
+                pulse: pulse.map(wide),
                 arm: arm.map(Into::into),
                 series: series.map(Into::into),
-            }),
-            EntryData::Weight { kg } => cd::EntryData::Weight { kg },
-            EntryData::HeartRate { bpm } => cd::EntryData::HeartRate {
-                bpm: fit("heart_rate.bpm", bpm, limits::PULSE, "/min")?,
             },
-            EntryData::Temperature { celsius } => cd::EntryData::Temperature { celsius },
-            EntryData::Symptom { code, severity } => cd::EntryData::Symptom {
+            EntryData::Weight { kg } => cd::RawData::Weight { kg },
+            EntryData::HeartRate { bpm } => cd::RawData::HeartRate { bpm: wide(bpm) },
+            EntryData::Temperature { celsius } => cd::RawData::Temperature { celsius },
+            EntryData::Symptom { code, severity } => cd::RawData::Symptom {
                 code: code.into(),
-                severity: fit("symptom.severity", severity, limits::SEVERITY, "")?,
+                severity: wide(severity),
             },
-            EntryData::Medication { name, dose } => cd::EntryData::Medication { name, dose },
-            EntryData::Mood { score } => cd::EntryData::Mood {
-                score: fit("mood.score", score, limits::MOOD, "")?,
-            },
-            EntryData::Note => cd::EntryData::Note,
-        })
+            EntryData::Medication { name, dose } => cd::RawData::Medication { name, dose },
+            EntryData::Mood { score } => cd::RawData::Mood { score: wide(score) },
+            EntryData::Note => cd::RawData::Note,
+        };
+        Ok(raw.build()?)
     }
 }
 

@@ -3,6 +3,7 @@
 //! Nothing is ever overwritten or removed, so `history` shows every value a user entered.
 
 pub mod model;
+pub mod raw;
 pub mod validate;
 
 use chrono::{DateTime, FixedOffset, Utc};
@@ -10,6 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use uuid::Uuid;
 
 pub use model::*;
+pub use raw::{RawData, RawGlucose};
 
 use crate::client::Context;
 use crate::error::{Error, Result};
