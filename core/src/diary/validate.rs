@@ -222,6 +222,17 @@ fn int_range<T: PartialOrd + std::fmt::Display + Copy>(
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_timestamp_with_an_impossible_offset_is_refused() {
+        let now = chrono::Utc::now();
+        let at = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00+15:00").unwrap();
+        let e = timestamp("at", at, now).unwrap_err();
+        assert!(
+            matches!(&e, crate::Error::Validation { field, .. } if field == "at"),
+            "{e}"
+        );
+    }
+
     fn field_of(e: Error) -> String {
         match e {
             Error::Validation { field, .. } => field,
