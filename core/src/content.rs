@@ -10,7 +10,7 @@ pub fn existing_dir(field: &str, dir: &Path) -> Result<PathBuf> {
     if dir.is_dir() {
         Ok(dir.to_owned())
     } else {
-        Err(crate::Error::validation(
+        Err(crate::error::Error::validation(
             field,
             dir.display(),
             "an existing folder holding pathways/, questionnaires/ or safety.json",
@@ -35,7 +35,9 @@ mod tests {
     fn a_missing_content_folder_names_the_field() {
         let e = super::existing_dir("content_dir", std::path::Path::new("/nonexistent/polku"))
             .unwrap_err();
-        assert!(matches!(&e, crate::Error::Validation { field, .. } if field == "content_dir"));
+        assert!(
+            matches!(&e, crate::error::Error::Validation { field, .. } if field == "content_dir")
+        );
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(super::existing_dir("x", dir.path()).unwrap(), dir.path());
     }

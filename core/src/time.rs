@@ -59,9 +59,7 @@ pub fn from_ms(ms: i64) -> DateTime<Utc> {
 pub fn checked_offset(field: &str, seconds: i32) -> Result<FixedOffset> {
     FixedOffset::east_opt(seconds)
         .filter(|_| seconds % 60 == 0 && seconds.abs() <= 14 * 3600)
-        .ok_or_else(|| {
-            crate::Error::validation(field, seconds, "whole minutes between -50400 and 50400")
-        })
+        .ok_or_else(|| Error::validation(field, seconds, "whole minutes between -50400 and 50400"))
 }
 
 pub fn offset(seconds: i32) -> FixedOffset {
@@ -144,7 +142,7 @@ mod tests {
         for bad in [14 * 3600 + 60, -14 * 3600 - 60, 7201, i32::MAX, i32::MIN] {
             let e = checked_offset("utc_offset_s", bad).unwrap_err();
             assert!(
-                matches!(&e, crate::Error::Validation { field, .. } if field == "utc_offset_s"),
+                matches!(&e, Error::Validation { field, .. } if field == "utc_offset_s"),
                 "{bad}: {e}"
             );
         }

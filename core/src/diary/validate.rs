@@ -228,7 +228,7 @@ mod tests {
         let at = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00+15:00").unwrap();
         let e = timestamp("at", at, now).unwrap_err();
         assert!(
-            matches!(&e, crate::Error::Validation { field, .. } if field == "at"),
+            matches!(&e, Error::Validation { field, .. } if field == "at"),
             "{e}"
         );
     }
