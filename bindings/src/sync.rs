@@ -193,7 +193,7 @@ impl SyncClient {
         guard("conflicts", || {
             Ok(self
                 .inner
-                .sync()
+                .diary()
                 .conflicts()?
                 .into_iter()
                 .map(|c| SyncConflict {
@@ -218,7 +218,7 @@ impl SyncClient {
             let keep = crate::convert::parse_id("keep_version_id", &keep_version_id)?;
             Ok(self
                 .inner
-                .sync()
+                .diary()
                 .resolve_conflict(&conflict_id, keep)?
                 .into())
         })

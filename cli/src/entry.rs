@@ -76,7 +76,7 @@ pub fn new_entry(kind: &AddKind) -> Result<NewEntry, Error> {
             common,
         } => (
             RawData::Symptom {
-                code: SymptomCode::parse_field("symptom.code", &code)?,
+                code: polku_core::diary::raw::symptom_code("symptom.code", &code)?,
                 severity,
             },
             common,

@@ -5,15 +5,20 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono_tz::Tz;
+use polku_protocol::hlc::HlcClock;
 use uuid::Uuid;
 
 use crate::analytics::Analytics;
+use crate::context::Context;
 use crate::diary::Diary;
 use crate::error::Result;
 use crate::fhir::FhirExport;
 use crate::import::Importer;
-use crate::keys::DbKey;
-use crate::store::Store;
+use crate::questionnaire::Wordings;
+use crate::safety::Numbers;
+use crate::store::keys::DbKey;
+use crate::store::kind::{RecordKind, Registry};
+use crate::store::{outbox, Store};
 use crate::time::{Clock, SystemClock};
 
 /// The default time zone for day boundaries of new entries: Finland.
@@ -32,6 +37,9 @@ pub struct OpenOptions {
     /// A folder holding the county's `safety.json` (the numbers the person's safety guidance
     /// gives, docs/safety.md); the national defaults without one.
     pub safety_dir: Option<std::path::PathBuf>,
+    /// Record kinds synced besides the built-in ones (`builtin_kinds`): how a new kind is
+    /// registered before it is built in (docs/architecture.md, "Adding a record kind").
+    pub record_kinds: Vec<&'static dyn RecordKind>,
 }
 
 impl OpenOptions {
@@ -56,52 +64,21 @@ impl Default for OpenOptions {
             pathway_dir: None,
             questionnaire_dir: None,
             safety_dir: None,
-        }
-    }
-}
-
-pub(crate) struct Context {
-    /// Shared by the views of every subject on this device (`Polku::for_subject`).
-    pub store: Arc<Store>,
-    /// Whose record this database holds (the citizen's subject id).
-    pub subject: String,
-    /// The subject's local number (`subject.no`), the key rows and indexes use.
-    pub subject_no: i64,
-    /// Who writes from this device.
-    pub author: String,
-    pub device_id: String,
-    pub tz: Tz,
-    pub clock: Arc<dyn Clock>,
-    /// This device's hybrid logical clock, shared by every subject view (stamps sync operations).
-    pub hlc: Arc<crate::sync::hlc::HlcClock>,
-    /// The questionnaire wording in use (built-in, or the county's licensed texts).
-    pub wordings: Arc<crate::questionnaire::Wordings>,
-    /// The numbers the person's safety guidance gives.
-    pub safety_numbers: Arc<crate::safety::Numbers>,
-}
-
-impl Context {
-    /// A copy for acting on another subject of the same device.
-    pub(crate) fn clone_view(&self) -> Context {
-        Context {
-            store: self.store.clone(),
-            subject: self.subject.clone(),
-            subject_no: self.subject_no,
-            author: self.author.clone(),
-            device_id: self.device_id.clone(),
-            tz: self.tz,
-            clock: self.clock.clone(),
-            hlc: self.hlc.clone(),
-            wordings: self.wordings.clone(),
-            safety_numbers: self.safety_numbers.clone(),
+            record_kinds: Vec::new(),
         }
     }
 }
 
 pub struct Polku {
     cx: Context,
-    /// The pathway definitions this device knows (built-in; operators' files later).
+    /// The pathway definitions this device knows (built-in, and the county's).
     registry: Arc<crate::pathway::Registry>,
+    /// The questionnaire wording in use (built-in, or the county's licensed texts).
+    wordings: Arc<Wordings>,
+    /// The numbers the person's safety guidance gives.
+    safety_numbers: Arc<Numbers>,
+    /// The record kinds this device syncs.
+    kinds: Arc<Registry>,
 }
 
 impl std::fmt::Debug for Polku {
@@ -147,9 +124,9 @@ impl Polku {
             .unwrap_or_else(|| subject.clone());
         let subject_no = subject_number(&store, &subject)?;
         crate::safety::backfill(&store)?;
-        let hlc = Arc::new(crate::sync::hlc::HlcClock::new(
+        let hlc = Arc::new(HlcClock::new(
             &device_id,
-            crate::sync::hlc_floor(&store)?.as_deref(),
+            outbox::hlc_floor(&store)?.as_deref(),
         ));
         Ok(Polku {
             cx: Context {
@@ -161,10 +138,15 @@ impl Polku {
                 tz: opts.tz,
                 clock: opts.clock,
                 hlc,
-                wordings,
-                safety_numbers: Arc::new(safety_numbers),
             },
             registry,
+            wordings,
+            safety_numbers: Arc::new(safety_numbers),
+            kinds: Arc::new(
+                opts.record_kinds
+                    .into_iter()
+                    .fold(builtin_kinds(), Registry::with),
+            ),
         })
     }
 
@@ -173,7 +155,7 @@ impl Polku {
     pub fn for_subject(&self, subject_id: &str) -> Result<Polku> {
         let id = subject_id.trim();
         if id.is_empty() || id.len() > 100 {
-            return Err(crate::Error::validation(
+            return Err(crate::error::Error::validation(
                 "subject",
                 subject_id,
                 "1–100 characters",
@@ -186,13 +168,18 @@ impl Polku {
     /// A view of a subject already known to this store (no write, unlike `for_subject`).
     pub(crate) fn view_of(&self, subject_id: String, subject_no: i64) -> Polku {
         Polku {
-            cx: Context {
-                subject: subject_id,
-                subject_no,
-                ..self.cx.clone_view()
-            },
+            cx: self.cx.view(subject_id, subject_no),
             registry: self.registry.clone(),
+            wordings: self.wordings.clone(),
+            safety_numbers: self.safety_numbers.clone(),
+            kinds: self.kinds.clone(),
         }
+    }
+
+    /// The care team's overview of every subject on this device: who is stuck, overdue or
+    /// flagged, the urgent first (`pathway::caseload`).
+    pub fn caseload(&self) -> Result<Vec<crate::pathway::ClientSummary>> {
+        crate::pathway::caseload(&self.cx, &self.registry)
     }
 
     /// Every subject whose record is on this device.
@@ -224,7 +211,10 @@ impl Polku {
     }
 
     pub fn questionnaires(&self) -> crate::questionnaire::Questionnaires<'_> {
-        crate::questionnaire::Questionnaires { cx: &self.cx }
+        crate::questionnaire::Questionnaires {
+            cx: &self.cx,
+            wordings: &self.wordings,
+        }
     }
 
     /// Client details (phone, address, access instructions, ...), merged per field across devices.
@@ -234,16 +224,25 @@ impl Polku {
 
     /// Upload, download and status of this device's sync with the county's server.
     pub fn sync(&self) -> crate::sync::Sync<'_> {
-        crate::sync::Sync { cx: &self.cx }
+        crate::sync::Sync {
+            cx: &self.cx,
+            kinds: &self.kinds,
+        }
     }
 
     /// Urgent safety flags of this subject, their acknowledgement, and the person's guidance.
     pub fn safety(&self) -> crate::safety::Safety<'_> {
-        crate::safety::Safety { cx: &self.cx }
+        crate::safety::Safety {
+            cx: &self.cx,
+            numbers: &self.safety_numbers,
+        }
     }
 
     pub fn fhir(&self) -> FhirExport<'_> {
-        FhirExport { cx: &self.cx }
+        FhirExport {
+            cx: &self.cx,
+            wordings: &self.wordings,
+        }
     }
 
     pub fn subject_id(&self) -> &str {
@@ -262,9 +261,36 @@ impl Polku {
         &self.cx.store
     }
 
+    /// Queues record `record_id` of a kind registered through `OpenOptions::record_kinds`, written
+    /// in `tx` (a [`Store::write`] transaction), for upload. The built-in domains queue their
+    /// own records; this is for a kind before it is built in.
+    pub fn queue(&self, tx: &rusqlite::Transaction<'_>, kind: &str, record_id: &str) -> Result<()> {
+        if self.kinds.get(kind).is_none() {
+            return Err(crate::error::Error::validation(
+                "kind",
+                kind,
+                "a record kind registered with this profile",
+            ));
+        }
+        self.cx.queue(tx, kind, record_id)
+    }
+
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.cx.clock.now()
     }
+}
+
+/// Every kind this device syncs, in upload order (a parent before its children). Adding a
+/// synced kind to the app is one line here, after its `RecordKind` in its domain.
+pub fn builtin_kinds() -> Registry {
+    Registry::new([
+        &crate::diary::ENTRY_VERSIONS as &dyn RecordKind,
+        &crate::pathway::ENROLLMENTS,
+        &crate::pathway::EVENTS,
+        &crate::questionnaire::RESPONSES,
+        &crate::details::DETAIL_EDITS,
+        &crate::safety::ACKS,
+    ])
 }
 
 /// The local number of `subject`, created on first use.

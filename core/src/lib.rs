@@ -5,12 +5,13 @@
 pub mod analytics;
 pub mod client;
 pub mod content;
+mod context;
 pub mod details;
 pub mod diary;
 pub mod error;
 pub mod fhir;
 pub mod import;
-pub mod keys;
+pub mod instrument;
 pub mod pathway;
 pub mod questionnaire;
 pub mod safety;
@@ -20,4 +21,4 @@ pub mod time;
 
 pub use client::{OpenOptions, Polku, DEFAULT_TZ};
 pub use error::{Error, ImportProblem, Result};
-pub use keys::DbKey;
+pub use store::keys::{self, DbKey};

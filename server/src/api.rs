@@ -9,7 +9,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use polku_core::sync::protocol::*;
+use polku_protocol::wire::*;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ApiResult};

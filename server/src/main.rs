@@ -32,7 +32,8 @@ enum Cmd {
     },
     /// Add a user.
     CreateUser {
-        #[arg(long, value_enum)]
+        /// citizen, professional, outreach or admin
+        #[arg(long)]
         role: Role,
         #[arg(long)]
         name: String,

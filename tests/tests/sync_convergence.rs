@@ -96,7 +96,7 @@ fn scenario(order: &[usize]) {
         assert!(w.contains(&81.0) && w.contains(&82.0), "{w:?}");
         assert_eq!(d.polku.sync().status().unwrap().pending, 0);
 
-        let conflicts = d.polku.sync().conflicts().unwrap();
+        let conflicts = d.polku.diary().conflicts().unwrap();
         assert_eq!(
             conflicts.len(),
             1,
@@ -113,7 +113,7 @@ fn scenario(order: &[usize]) {
     }
 
     // A person settles it on one device; the other sees it settled after syncing.
-    let c = devices[0].polku.sync().conflicts().unwrap().remove(0);
+    let c = devices[0].polku.diary().conflicts().unwrap().remove(0);
     let keep = c
         .versions
         .iter()
@@ -122,13 +122,13 @@ fn scenario(order: &[usize]) {
         .version_id;
     devices[0]
         .polku
-        .sync()
+        .diary()
         .resolve_conflict(&c.id, keep)
         .unwrap();
     devices[0].sync().unwrap();
     devices[1].sync().unwrap();
     for d in &devices {
-        assert!(d.polku.sync().conflicts().unwrap().is_empty());
+        assert!(d.polku.diary().conflicts().unwrap().is_empty());
         let head = d.polku.diary().get(shared.id).unwrap();
         assert!(matches!(head.data, EntryData::Weight { kg } if kg == 79.0));
     }

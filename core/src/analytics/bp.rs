@@ -15,8 +15,8 @@ use chrono::{NaiveDate, Timelike};
 use serde::Serialize;
 
 use super::stats::mean;
-use crate::diary::BpSeries;
 use crate::time;
+use polku_protocol::entry::BpSeries;
 
 pub const TARGET: (f64, f64) = (135.0, 85.0);
 pub const HIGH_RISK_TARGET: (f64, f64) = (125.0, 80.0);

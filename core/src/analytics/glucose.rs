@@ -104,7 +104,7 @@ impl Level {
             Level::Low => true,
             Level::High => false,
             Level::Mmol(v) => tenths(v) < threshold_tenths,
-            Level::MgDl(v) => crate::diary::mg_dl(v) < mg_dl_threshold(threshold_tenths),
+            Level::MgDl(v) => polku_protocol::entry::mg_dl(v) < mg_dl_threshold(threshold_tenths),
         }
     }
 }
@@ -114,7 +114,7 @@ fn mg_dl_threshold(tenths: i64) -> i64 {
     match tenths {
         30 => 54,
         39 => 70,
-        t => (t as f64 / 10.0 * crate::diary::MG_DL_PER_MMOL_L).round() as i64,
+        t => (t as f64 / 10.0 * polku_protocol::entry::MG_DL_PER_MMOL_L).round() as i64,
     }
 }
 
@@ -132,7 +132,7 @@ pub fn band(level: Level) -> Band {
             t if t <= 139 => Band::High,
             _ => Band::VeryHigh,
         },
-        Level::MgDl(v) => match crate::diary::mg_dl(v) {
+        Level::MgDl(v) => match polku_protocol::entry::mg_dl(v) {
             m if m < 54 => Band::VeryLow,
             m if m < 70 => Band::Low,
             m if m <= 180 => Band::InRange,
@@ -151,7 +151,7 @@ pub struct Gmi {
 }
 
 pub fn gmi(mean_mmol_l: f64) -> Gmi {
-    let mg_dl = mean_mmol_l * crate::diary::MG_DL_PER_MMOL_L;
+    let mg_dl = mean_mmol_l * polku_protocol::entry::MG_DL_PER_MMOL_L;
     Gmi {
         percent: 3.31 + 0.02392 * mg_dl,
         mmol_mol: 12.71 + 4.70587 * mean_mmol_l,

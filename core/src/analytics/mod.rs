@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::params;
 use serde::Serialize;
 
-use crate::client::Context;
-use crate::diary::BpSeries;
+use crate::context::Context;
 use crate::error::{Error, Result};
+use polku_protocol::entry::BpSeries;
 
 pub use bp::{BpReport, HomeSeries};
 pub use glucose::{AgpHour, Bands, Basis, GlucoseSummary, Gmi, HypoEvent, Sufficiency};

@@ -17,8 +17,9 @@ use rusqlite::params;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::client::Context;
+use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::store::kind::{RecordKind, Table};
 use crate::time;
 
 /// The fields a worker may need, and their longest allowed value.
@@ -50,6 +51,27 @@ pub struct DetailValue {
     pub current: DetailEdit,
     /// The other values written concurrently, for review (empty when there is no conflict).
     pub conflicting: Vec<DetailEdit>,
+}
+
+/// Field edits, one synced record each; concurrent values of a field are open conflicts.
+pub(crate) struct DetailEdits(Table);
+
+pub(crate) static DETAIL_EDITS: DetailEdits = DetailEdits(Table::new(
+    &polku_protocol::op::DETAIL_EDIT,
+    "detail_edit",
+    true,
+    "id, subject_no, hlc FROM detail_edit ORDER BY hlc",
+    "DELETE FROM detail_edit WHERE subject_no = ?1 AND id NOT IN (SELECT id FROM temp.keep)",
+));
+
+impl RecordKind for DetailEdits {
+    fn table(&self) -> &Table {
+        &self.0
+    }
+
+    fn open_conflicts(&self, c: &rusqlite::Connection) -> Result<u64> {
+        conflicted_fields(c)
+    }
 }
 
 pub struct Details<'a> {
@@ -118,9 +140,9 @@ impl Details<'_> {
                     now.timestamp_millis()
                 ],
             )?;
-            crate::sync::enqueue(
-                tx,
-                crate::sync::records::DETAIL_EDIT,
+            crate::store::outbox::enqueue(
+            tx,
+            polku_protocol::op::DETAIL_EDIT.name,
                 &edit.id.to_string(),
                 self.cx.subject_no,
                 &hlc,
@@ -222,7 +244,7 @@ fn leaves(c: &rusqlite::Connection, subject_no: i64, field: &str) -> Result<Vec<
 }
 
 /// How many (subject, field) pairs on this device have concurrent values.
-pub(crate) fn conflicted_fields(c: &rusqlite::Connection) -> Result<u64> {
+fn conflicted_fields(c: &rusqlite::Connection) -> Result<u64> {
     let n: i64 = c.query_row(
         "SELECT count(*) FROM (
              SELECT d.subject_no, d.field FROM detail_edit d

@@ -2,9 +2,13 @@
 //! new version that supersedes the head; deleting writes a tombstone version carrying the reason.
 //! Nothing is ever overwritten or removed, so `history` shows every value a user entered.
 
-pub mod model;
+pub use polku_protocol::entry as model;
 pub mod raw;
+mod replica;
 pub mod validate;
+
+pub use replica::Conflict;
+pub(crate) use replica::ENTRY_VERSIONS;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
@@ -13,7 +17,7 @@ use uuid::Uuid;
 pub use model::*;
 pub use raw::{RawData, RawGlucose};
 
-use crate::client::Context;
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::time;
 
@@ -458,9 +462,9 @@ pub(crate) fn insert_version(
             created_ms: e.created_at.timestamp_millis(),
         }
         .entry(tx, &e.data, e.deleted.is_some())?;
-        crate::sync::enqueue(
+        crate::store::outbox::enqueue(
             tx,
-            crate::sync::records::ENTRY_VERSION,
+            polku_protocol::op::ENTRY_VERSION.name,
             &e.version_id.to_string(),
             cx.subject_no,
             &hlc,

@@ -144,18 +144,16 @@ impl RawData {
     }
 }
 
-impl SymptomCode {
-    /// A typed symptom code (`chest-pain` or `chest_pain`); the error lists the catalogue.
-    pub fn parse_field(field: &str, typed: &str) -> Result<SymptomCode> {
-        SymptomCode::parse(typed).ok_or_else(|| {
-            let list = SymptomCode::ALL
-                .iter()
-                .map(|c| c.as_str().replace('_', "-"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            Error::validation(field, typed, list)
-        })
-    }
+/// A typed symptom code (`chest-pain` or `chest_pain`); the error lists the catalogue.
+pub fn symptom_code(field: &str, typed: &str) -> Result<SymptomCode> {
+    SymptomCode::parse(typed).ok_or_else(|| {
+        let list = SymptomCode::ALL
+            .iter()
+            .map(|c| c.as_str().replace('_', "-"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Error::validation(field, typed, list)
+    })
 }
 
 #[cfg(test)]
@@ -189,7 +187,7 @@ mod tests {
         );
         assert_eq!(RawGlucose::parse("g", "lo").unwrap(), RawGlucose::Low);
         assert!(RawGlucose::parse("glucose.value", "six").is_err());
-        assert!(SymptomCode::parse_field("symptom.code", "headache")
+        assert!(symptom_code("symptom.code", "headache")
             .unwrap_err()
             .to_string()
             .contains("chest-pain"));

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::client::Context;
+use crate::context::Context;
 use crate::diary::{
     Diary, Entry, EntryData, EntryQuery, GlucoseReading, GlucoseSource, GlucoseUnit, MealContext,
     MAX_PAGE,
@@ -25,6 +25,7 @@ const UCUM: &str = "http://unitsofmeasure.org";
 
 pub struct FhirExport<'a> {
     pub(crate) cx: &'a Context,
+    pub(crate) wordings: &'a crate::questionnaire::Wordings,
 }
 
 impl FhirExport<'_> {
@@ -42,7 +43,10 @@ impl FhirExport<'_> {
             .flat_map(|e| observations(e, &self.cx.subject))
             .collect();
         // Questionnaire responses authored in the period (fiphr-sd-questionnaireresponse-r4).
-        let questionnaires = crate::questionnaire::Questionnaires { cx: self.cx };
+        let questionnaires = crate::questionnaire::Questionnaires {
+            cx: self.cx,
+            wordings: self.wordings,
+        };
         let in_period = |t: DateTime<Utc>| from.is_none_or(|f| t >= f) && to.is_none_or(|e| t < e);
         let mut responses = questionnaires.list(None, MAX_PAGE)?;
         responses.retain(|r| in_period(r.authored.to_utc()));

@@ -14,7 +14,7 @@ use ring::digest;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::client::Context;
+use crate::context::Context;
 use crate::diary::{
     self, validate, Entry, EntryData, Glucose, GlucoseReading, GlucoseSource, GlucoseUnit,
     MealContext,
@@ -125,7 +125,7 @@ impl Importer<'_> {
         parsed.readings.retain(|p| seen.insert(p.key.clone()));
 
         let diary = diary::Diary { cx: self.cx };
-        let sha = crate::keys::hex(digest::digest(&digest::SHA256, bytes).as_ref());
+        let sha = crate::store::keys::hex(digest::digest(&digest::SHA256, bytes).as_ref());
         let added = self.cx.store.write(|tx| {
             let mut added = 0u64;
             for p in &parsed.readings {

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ImportProblem, Result};
-use crate::questionnaire::{InstrumentId, Lang};
+use crate::instrument::{InstrumentId, Lang};
 
 /// A text in Finnish, Swedish and English (all three required).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

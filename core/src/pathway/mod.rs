@@ -16,11 +16,12 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::analytics::bp::BpPoint;
-use crate::client::Context;
+use crate::context::Context;
 use crate::diary::SymptomCode;
 use crate::error::{Error, Result};
-use crate::questionnaire::{InstrumentId, Questionnaires, Response};
+use crate::questionnaire::{InstrumentId, Response};
 use crate::safety::SafetyFlag;
+use crate::store::kind::Table;
 use crate::time;
 
 pub use definition::{Definition, Registry, Step, StepKind};
@@ -59,6 +60,25 @@ pub struct Progress {
     pub latest_version: u32,
 }
 
+/// Enrollments and their step events, one synced record each (events follow their enrollment).
+pub(crate) static ENROLLMENTS: Table = Table::new(
+    &polku_protocol::op::PATHWAY_ENROLLMENT,
+    "pathway_enrollment",
+    true,
+    "id, subject_no, printf('%016x-0000-requeue', enrolled_ms) FROM pathway_enrollment ORDER BY enrolled_ms",
+    "DELETE FROM pathway_enrollment WHERE subject_no = ?1 AND id NOT IN (SELECT id FROM temp.keep)",
+);
+
+pub(crate) static EVENTS: Table = Table::new(
+    &polku_protocol::op::PATHWAY_EVENT,
+    "pathway_event",
+    false,
+    "ev.id, en.subject_no, printf('%016x-0000-requeue', ev.at_ms)
+     FROM pathway_event ev JOIN pathway_enrollment en ON en.id = ev.enrollment_id ORDER BY ev.at_ms",
+    "DELETE FROM pathway_event WHERE id NOT IN (SELECT id FROM temp.keep) AND enrollment_id IN
+        (SELECT id FROM pathway_enrollment WHERE subject_no = ?1)",
+);
+
 pub struct Pathways<'a> {
     pub(crate) cx: &'a Context,
     pub(crate) registry: &'a Registry,
@@ -92,11 +112,7 @@ impl Pathways<'_> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![e.id.to_string(), self.cx.subject_no, e.definition_id, e.definition_version, e.enrolled_at.timestamp_millis(), actor_str(by), self.cx.author],
             )?;
-            crate::sync::enqueue_now(
-                tx,
-                self.cx,
-                crate::sync::records::PATHWAY_ENROLLMENT,
-                &e.id.to_string(),
+            self.cx.queue(tx, polku_protocol::op::PATHWAY_ENROLLMENT.name, &e.id.to_string(),
             )?;
             Ok(())
         })?;
@@ -371,7 +387,7 @@ fn insert_event(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![id, enrollment.to_string(), e.step, e.kind, e.at_ms, e.author, e.reason, e.to_version],
     )?;
-    crate::sync::enqueue_now(tx, cx, crate::sync::records::PATHWAY_EVENT, &id)
+    cx.queue(tx, polku_protocol::op::PATHWAY_EVENT.name, &id)
 }
 
 fn actor_str(a: Actor) -> &'static str {
@@ -611,8 +627,7 @@ impl engine::Data for DbData<'_> {
             .borrow_mut()
             .entry(instrument)
             .or_insert_with(|| {
-                Questionnaires { cx: self.cx }
-                    .latest(instrument)
+                crate::questionnaire::latest(self.cx, instrument)
                     .ok()
                     .flatten()
             })
@@ -628,9 +643,7 @@ impl engine::Data for DbData<'_> {
             Some((from, rows)) if *from <= since_ms => rows.clone(),
             _ => {
                 let rows = Rc::new(
-                    Questionnaires { cx: self.cx }
-                        .since(instrument, since_ms)
-                        .unwrap_or_default(),
+                    crate::questionnaire::since(self.cx, instrument, since_ms).unwrap_or_default(),
                 );
                 memo.insert(instrument, (since_ms, rows.clone()));
                 rows
@@ -725,72 +738,73 @@ impl ClientSummary {
     }
 }
 
-impl crate::Polku {
-    /// Evaluates every enrollment of every subject on this device: the care team's overview of
-    /// who is stuck, overdue or flagged. People with unacknowledged safety flags first (also
-    /// those on no pathway), then urgent pathway flags, then overdue steps, then the rest.
-    pub fn caseload(&self) -> Result<Vec<ClientSummary>> {
-        let mut open_flags = crate::safety::open_by_subject(self.store())?;
-        let subjects: Vec<(String, i64)> = self.store().read(|c| {
+/// Evaluates every enrollment of every subject on this device: the care team's overview of
+/// who is stuck, overdue or flagged. People with unacknowledged safety flags first (also
+/// those on no pathway), then urgent pathway flags, then overdue steps, then the rest.
+pub(crate) fn caseload(cx: &Context, registry: &Registry) -> Result<Vec<ClientSummary>> {
+    let mut open_flags = crate::safety::open_by_subject(&cx.store)?;
+    let subjects: Vec<(String, i64)> = cx.store.read(|c| {
             let mut stmt = c.prepare_cached("SELECT DISTINCT s.id, s.no FROM pathway_enrollment e JOIN subject s ON s.no = e.subject_no ORDER BY s.no")?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })?;
-        let mut out = Vec::new();
-        for (subject, no) in subjects {
-            let safety_flags = open_flags.remove(&subject).unwrap_or_default();
-            let view = self.view_of(subject.clone(), no);
-            let paths = view.pathways();
-            for e in paths.enrollments()? {
-                // A definition this device lacks (published by the county after this app's
-                // content, or synced from a device that has it) must not hide everyone else.
-                let p = match definition_known(paths.progress_of(e.clone()))? {
-                    Some(p) => p,
-                    None => {
-                        out.push(ClientSummary {
-                            safety_flags: safety_flags.clone(),
-                            ..ClientSummary::definition_unavailable(subject.clone(), e)
-                        });
-                        continue;
-                    }
-                };
-                let with = |states: &[StepState]| {
-                    p.steps
-                        .iter()
-                        .filter(|s| states.contains(&s.state))
-                        .map(|s| s.step_id.clone())
-                        .collect::<Vec<_>>()
-                };
-                out.push(ClientSummary {
-                    subject: subject.clone(),
-                    open_steps: with(&[
-                        StepState::Available,
-                        StepState::InProgress,
-                        StepState::Overdue,
-                    ]),
-                    overdue_steps: with(&[StepState::Overdue]),
-                    expired_steps: with(&[StepState::Expired]),
-                    finished: p.finished,
-                    total: p.total,
-                    flags: p.flags,
-                    safety_flags: safety_flags.clone(),
-                    enrollment: Some(p.enrollment),
-                });
-            }
+    let mut out = Vec::new();
+    for (subject, no) in subjects {
+        let safety_flags = open_flags.remove(&subject).unwrap_or_default();
+        let view = cx.view(subject.clone(), no);
+        let paths = Pathways {
+            cx: &view,
+            registry,
+        };
+        for e in paths.enrollments()? {
+            // A definition this device lacks (published by the county after this app's
+            // content, or synced from a device that has it) must not hide everyone else.
+            let p = match definition_known(paths.progress_of(e.clone()))? {
+                Some(p) => p,
+                None => {
+                    out.push(ClientSummary {
+                        safety_flags: safety_flags.clone(),
+                        ..ClientSummary::definition_unavailable(subject.clone(), e)
+                    });
+                    continue;
+                }
+            };
+            let with = |states: &[StepState]| {
+                p.steps
+                    .iter()
+                    .filter(|s| states.contains(&s.state))
+                    .map(|s| s.step_id.clone())
+                    .collect::<Vec<_>>()
+            };
+            out.push(ClientSummary {
+                subject: subject.clone(),
+                open_steps: with(&[
+                    StepState::Available,
+                    StepState::InProgress,
+                    StepState::Overdue,
+                ]),
+                overdue_steps: with(&[StepState::Overdue]),
+                expired_steps: with(&[StepState::Expired]),
+                finished: p.finished,
+                total: p.total,
+                flags: p.flags,
+                safety_flags: safety_flags.clone(),
+                enrollment: Some(p.enrollment),
+            });
         }
-        out.extend(
-            open_flags
-                .into_iter()
-                .map(|(subject, flags)| ClientSummary::flags_only(subject, flags)),
-        );
-        out.sort_by_key(|c| {
-            (
-                c.safety_flags.is_empty(),
-                !c.urgent(),
-                c.overdue_steps.is_empty(),
-                c.subject.clone(),
-            )
-        });
-        Ok(out)
     }
+    out.extend(
+        open_flags
+            .into_iter()
+            .map(|(subject, flags)| ClientSummary::flags_only(subject, flags)),
+    );
+    out.sort_by_key(|c| {
+        (
+            c.safety_flags.is_empty(),
+            !c.urgent(),
+            c.overdue_steps.is_empty(),
+            c.subject.clone(),
+        )
+    });
+    Ok(out)
 }

@@ -2,231 +2,28 @@
 //! scored as published (see `instruments`), banded, and flagged to the care team where the source
 //! says so. A stored response is immutable: answering again adds a new response.
 
-pub mod instruments;
-pub mod wording;
-
-pub use wording::{Form, Wording, Wordings};
+pub use crate::instrument::{
+    wording, AnswerOption, Band, Flag, Form, Instrument, InstrumentId, Item, Lang, Scored, Text,
+    Wording, Wordings,
+};
 
 use chrono::{DateTime, FixedOffset, Utc};
-use rusqlite::{params, OptionalExtension, Row};
-use serde::{Deserialize, Serialize};
+use rusqlite::{params, OptionalExtension, Row, Transaction};
+use serde::Serialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::client::Context;
+use crate::context::Context;
 use crate::diary::validate;
 use crate::error::{Error, Result};
+use crate::store::kind::{Applied, RecordKind, Table};
 use crate::time;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum InstrumentId {
-    Phq9,
-    Gad7,
-    Rbdi,
-    Findrisc,
-}
-
-impl InstrumentId {
-    pub const ALL: [InstrumentId; 4] = [
-        InstrumentId::Phq9,
-        InstrumentId::Gad7,
-        InstrumentId::Rbdi,
-        InstrumentId::Findrisc,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InstrumentId::Phq9 => "phq9",
-            InstrumentId::Gad7 => "gad7",
-            InstrumentId::Rbdi => "rbdi",
-            InstrumentId::Findrisc => "findrisc",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<InstrumentId> {
-        let norm = s.trim().to_ascii_lowercase().replace(['-', '_'], "");
-        InstrumentId::ALL
-            .into_iter()
-            .find(|i| i.as_str() == norm)
-            .ok_or_else(|| Error::validation("instrument", s, "phq9, gad7, rbdi or findrisc"))
-    }
-
-    pub fn instrument(self) -> &'static Instrument {
-        match self {
-            InstrumentId::Phq9 => &instruments::PHQ9,
-            InstrumentId::Gad7 => &instruments::GAD7,
-            InstrumentId::Rbdi => &instruments::RBDI,
-            InstrumentId::Findrisc => &instruments::FINDRISC,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Lang {
-    Fi,
-    Sv,
-    En,
-}
-
-impl Lang {
-    pub fn parse(s: &str) -> Result<Lang> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "fi" => Ok(Lang::Fi),
-            "sv" => Ok(Lang::Sv),
-            "en" => Ok(Lang::En),
-            _ => Err(Error::validation("language", s, "fi, sv or en")),
-        }
-    }
-}
-
-/// A text in the app's three languages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Text {
-    pub fi: &'static str,
-    pub sv: &'static str,
-    pub en: &'static str,
-}
-
-impl Text {
-    pub fn get(&self, lang: Lang) -> &'static str {
-        match lang {
-            Lang::Fi => self.fi,
-            Lang::Sv => self.sv,
-            Lang::En => self.en,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AnswerOption {
-    /// What the respondent chooses (as on the published form).
-    pub value: u8,
-    /// What it scores.
-    pub points: u8,
-    pub text: Text,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Item {
-    pub link_id: &'static str,
-    pub text: Text,
-    pub options: &'static [AnswerOption],
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Band {
-    pub code: &'static str,
-    pub min: u32,
-    pub max: u32,
-    pub label: Text,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Instrument {
-    pub id: InstrumentId,
-    pub title: Text,
-    pub instructions: Text,
-    pub items: &'static [Item],
-    pub bands: &'static [Band],
-    pub source: &'static str,
-}
-
-impl Instrument {
-    pub fn max_total(&self) -> u32 {
-        self.items
-            .iter()
-            .map(|i| i.options.iter().map(|o| o.points as u32).max().unwrap_or(0))
-            .sum()
-    }
-
-    fn allowed(item: &Item) -> String {
-        let values: Vec<u8> = item.options.iter().map(|o| o.value).collect();
-        match (values.first(), values.last()) {
-            (Some(a), Some(b)) if values.windows(2).all(|w| w[1] == w[0] + 1) => format!("{a}–{b}"),
-            _ => values
-                .iter()
-                .map(u8::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
-        }
-    }
-}
-
-/// Something the care team must see.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Flag {
-    pub code: String,
-    /// Urgent flags call for contact the same day.
-    pub urgent: bool,
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Scored {
-    pub instrument: InstrumentId,
-    /// The chosen values, in item order.
-    pub answers: Vec<u8>,
-    pub item_points: Vec<u8>,
-    pub total: u32,
-    pub max_total: u32,
-    /// The band's code (e.g. `moderate`); its label comes from the instrument in any language.
-    pub band: String,
-    pub flags: Vec<Flag>,
-}
-
-/// Validates and scores one complete set of answers.
+/// Validates and scores one complete set of answers, with the care team's flags from the safety
+/// rules (one place: safety::rules), e.g. PHQ-9 item 9 ≥ 1 and R-BDI item 7 at a self-harm
+/// statement.
 pub fn score(id: InstrumentId, answers: &[i64]) -> Result<Scored> {
-    let ins = id.instrument();
-    if answers.len() != ins.items.len() {
-        return Err(Error::validation(
-            "answers",
-            format!("{} answers", answers.len()),
-            format!(
-                "exactly {} answers for {}, one per item in order",
-                ins.items.len(),
-                id.as_str()
-            ),
-        ));
-    }
-    let mut values = Vec::with_capacity(answers.len());
-    let mut points = Vec::with_capacity(answers.len());
-    for (i, (item, &a)) in ins.items.iter().zip(answers).enumerate() {
-        let opt = item
-            .options
-            .iter()
-            .find(|o| i64::from(o.value) == a)
-            .ok_or_else(|| {
-                Error::validation(
-                    format!("answers[{}] ({})", i + 1, item.link_id),
-                    a,
-                    Instrument::allowed(item),
-                )
-            })?;
-        values.push(opt.value);
-        points.push(opt.points);
-    }
-    let total: u32 = points.iter().map(|p| *p as u32).sum();
-    let band = ins
-        .bands
-        .iter()
-        .find(|b| b.min <= total && total <= b.max)
-        .map(|b| b.code.to_owned())
-        .ok_or_else(|| {
-            Error::Storage(format!("{} total {total} outside every band", id.as_str()))
-        })?;
-    let mut scored = Scored {
-        instrument: id,
-        answers: values,
-        item_points: points,
-        total,
-        max_total: ins.max_total(),
-        band,
-        flags: Vec::new(),
-    };
-    // The care team's flags come from the safety rules (one place: safety::rules), e.g. PHQ-9
-    // item 9 ≥ 1 and R-BDI item 7 at a self-harm statement.
+    let mut scored = crate::instrument::score(id, answers)?;
     scored.flags = crate::safety::rules::response(&scored)
         .into_iter()
         .map(|f| Flag {
@@ -253,14 +50,62 @@ pub struct Response {
     pub wording: String,
 }
 
+/// Questionnaire responses, one synced record each. The care team's flags are derived again on
+/// the receiving device from the answers (the one scoring code path), never taken on trust.
+pub(crate) struct Responses(Table);
+
+pub(crate) static RESPONSES: Responses = Responses(Table::new(
+    &polku_protocol::op::QUESTIONNAIRE_RESPONSE,
+    "questionnaire_response",
+    true,
+    "id, subject_no, printf('%016x-0000-requeue', created_ms) FROM questionnaire_response ORDER BY created_ms",
+    "DELETE FROM questionnaire_response WHERE subject_no = ?1 AND id NOT IN (SELECT id FROM temp.keep)",
+));
+
+impl RecordKind for Responses {
+    fn table(&self) -> &Table {
+        &self.0
+    }
+
+    fn apply(
+        &self,
+        tx: &Transaction<'_>,
+        subject_no: i64,
+        obj: &serde_json::Map<String, Value>,
+        _now_ms: i64,
+    ) -> Result<Applied> {
+        let id = self.0.id(obj)?;
+        if !self.0.insert(tx, subject_no, obj, Vec::new())? {
+            return Ok(Applied::AlreadyHere);
+        }
+        let int = |k: &str| obj.get(k).and_then(Value::as_i64).unwrap_or(0);
+        let text = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("");
+        if let Some(scored) = crate::safety::rescore(text("instrument"), text("answers")) {
+            crate::safety::Raised {
+                subject_no,
+                source: crate::safety::SOURCE_RESPONSE,
+                version_id: &id,
+                record_id: &id,
+                at_ms: int("authored_ms"),
+                offset_s: int("utc_offset_s") as i32,
+                created_ms: int("created_ms"),
+            }
+            .response(tx, &scored)?;
+        }
+        Ok(Applied::Inserted)
+    }
+}
+
 pub struct Questionnaires<'a> {
     pub(crate) cx: &'a Context,
+    /// The wording in use (built-in, or the county's licensed texts).
+    pub(crate) wordings: &'a Wordings,
 }
 
 impl Questionnaires<'_> {
     /// The instrument as shown in `lang`: the county's wording where it published one.
     pub fn form(&self, id: InstrumentId, lang: Lang) -> Form {
-        self.cx.wordings.form(id, lang)
+        self.wordings.form(id, lang)
     }
 
     /// Scores and stores a response given on the form shown in `lang` (its wording version is
@@ -273,7 +118,7 @@ impl Questionnaires<'_> {
         authored: Option<DateTime<FixedOffset>>,
     ) -> Result<Response> {
         let scored = score(id, answers)?;
-        let wording = self.cx.wordings.get(id, lang).version.clone();
+        let wording = self.wordings.get(id, lang).version.clone();
         let now = time::stored_precision(self.cx.clock.now());
         let authored =
             time::stored_precision(authored.unwrap_or_else(|| time::in_zone(now, self.cx.tz)));
@@ -319,11 +164,7 @@ impl Questionnaires<'_> {
                 created_ms: r.created_at.timestamp_millis(),
             }
             .response(tx, &r.scored)?;
-            crate::sync::enqueue_now(
-                tx,
-                self.cx,
-                crate::sync::records::QUESTIONNAIRE_RESPONSE,
-                &r.id.to_string(),
+            self.cx.queue(tx, polku_protocol::op::QUESTIONNAIRE_RESPONSE.name, &r.id.to_string(),
             )?;
             Ok(())
         })?;
@@ -333,7 +174,7 @@ impl Questionnaires<'_> {
     /// The response as a Kanta PHR `QuestionnaireResponse` (see `to_fhir`), in the language it
     /// was answered in (Finnish for responses that did not record one).
     pub fn fhir(&self, r: &Response) -> Value {
-        to_fhir(r, &self.cx.wordings, Lang::Fi)
+        to_fhir(r, self.wordings, Lang::Fi)
     }
 
     /// Responses newest first, optionally of one instrument.
@@ -357,14 +198,7 @@ impl Questionnaires<'_> {
     /// re-plans a statement with `LIMIT ?` on every run (it plans around the limit's value), and
     /// this look-up runs for every enrollment of the caseload (docs/benchmarks.md).
     pub fn latest(&self, instrument: InstrumentId) -> Result<Option<Response>> {
-        self.cx.store.read(|c| {
-            Ok(c.prepare_cached(latest_sql())?
-                .query_row(
-                    params![self.cx.subject_no, instrument.as_str()],
-                    row_to_response,
-                )
-                .optional()?)
-        })
+        latest(self.cx, instrument)
     }
 
     pub fn get(&self, id: Uuid) -> Result<Response> {
@@ -383,27 +217,47 @@ impl Questionnaires<'_> {
 }
 
 impl Questionnaires<'_> {
-    /// Every response to `instrument` authored at or after `since_ms`, oldest first: the pathway
-    /// engine's sticky unlock conditions read it for every enrollment of the caseload, so it has
-    /// its own statement with no bound `LIMIT` (SQLite re-plans those on every run).
+    /// Every response to `instrument` authored at or after `since_ms`, oldest first.
     pub fn since(&self, instrument: InstrumentId, since_ms: i64) -> Result<Vec<Response>> {
-        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        let sql = SQL.get_or_init(|| {
-            format!(
-                "SELECT {COLUMNS} FROM questionnaire_response
-                 WHERE subject_no = ?1 AND instrument = ?2 AND authored_ms >= ?3
-                 ORDER BY authored_ms, id"
-            )
-        });
-        self.cx.store.read(|c| {
-            let mut stmt = c.prepare_cached(sql)?;
-            let rows = stmt.query_map(
-                params![self.cx.subject_no, instrument.as_str(), since_ms],
-                row_to_response,
-            )?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
+        since(self.cx, instrument, since_ms)
     }
+}
+
+/// The newest response to `instrument`. Its own statement with a literal `LIMIT 1`: SQLite
+/// re-plans a statement with `LIMIT ?` on every run (it plans around the limit's value), and
+/// this look-up runs for every enrollment of the caseload (docs/benchmarks.md).
+pub(crate) fn latest(cx: &Context, instrument: InstrumentId) -> Result<Option<Response>> {
+    cx.store.read(|c| {
+        Ok(c.prepare_cached(latest_sql())?
+            .query_row(params![cx.subject_no, instrument.as_str()], row_to_response)
+            .optional()?)
+    })
+}
+
+/// Every response to `instrument` authored at or after `since_ms`, oldest first: the pathway
+/// engine's sticky unlock conditions read it for every enrollment of the caseload, so it has
+/// its own statement with no bound `LIMIT` (SQLite re-plans those on every run).
+pub(crate) fn since(
+    cx: &Context,
+    instrument: InstrumentId,
+    since_ms: i64,
+) -> Result<Vec<Response>> {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        format!(
+            "SELECT {COLUMNS} FROM questionnaire_response
+             WHERE subject_no = ?1 AND instrument = ?2 AND authored_ms >= ?3
+             ORDER BY authored_ms, id"
+        )
+    });
+    cx.store.read(|c| {
+        let mut stmt = c.prepare_cached(sql)?;
+        let rows = stmt.query_map(
+            params![cx.subject_no, instrument.as_str(), since_ms],
+            row_to_response,
+        )?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    })
 }
 
 fn latest_sql() -> &'static str {

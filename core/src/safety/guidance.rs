@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::rules::Advice;
 use crate::error::{Error, ImportProblem, Result};
-use crate::questionnaire::Lang;
+use crate::instrument::Lang;
 
 /// The phone numbers the guidance gives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,12 +23,13 @@ use uuid::Uuid;
 pub use guidance::{Guidance, Numbers};
 pub use rules::{Advice, Rule};
 
-use crate::client::Context;
-use crate::diary::EntryData;
+use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::questionnaire::{Lang, Scored};
+use crate::instrument::{Lang, Scored};
+use crate::store::kind::{RecordKind, Table};
 use crate::store::{uuid_at, Store};
 use crate::time;
+use polku_protocol::entry::EntryData;
 
 /// An urgent flag raised on this device's data.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -227,14 +228,36 @@ fn stored(tx: &Transaction<'_>, sql: &str) -> Result<Vec<(Row, String)>> {
 
 /// A stored or received response scored again from its answers (the one scoring code path).
 pub(crate) fn rescore(instrument: &str, answers_json: &str) -> Option<Scored> {
-    let id = crate::questionnaire::InstrumentId::parse(instrument).ok()?;
+    let id = crate::instrument::InstrumentId::parse(instrument).ok()?;
     let answers: Vec<i64> = serde_json::from_str(answers_json).ok()?;
-    crate::questionnaire::score(id, &answers).ok()
+    crate::instrument::score(id, &answers).ok()
 }
 
-/// Removes the derived flags of a subject purged from this device (their acknowledgements go
-/// with the subject's other records).
-pub(crate) fn purge(tx: &Transaction<'_>, subject_no: i64) -> Result<()> {
+/// A professional's acknowledgements of flags, one synced record each.
+pub(crate) struct Acks(Table);
+
+pub(crate) static ACKS: Acks = Acks(Table::new(
+    &polku_protocol::op::SAFETY_ACK,
+    "safety_ack",
+    true,
+    "id, subject_no, printf('%016x-0000-requeue', acked_ms) FROM safety_ack ORDER BY acked_ms",
+    "DELETE FROM safety_ack WHERE subject_no = ?1 AND id NOT IN (SELECT id FROM temp.keep)",
+));
+
+impl RecordKind for Acks {
+    fn table(&self) -> &Table {
+        &self.0
+    }
+
+    /// A purged subject's flags (derived, never synced) go with its acknowledgements.
+    fn purge(&self, tx: &Transaction<'_>, subject_no: i64) -> Result<()> {
+        tx.execute(self.0.purge_sql(), [subject_no])?;
+        purge_flags(tx, subject_no)
+    }
+}
+
+/// Removes the derived flags of a subject purged from this device.
+fn purge_flags(tx: &Transaction<'_>, subject_no: i64) -> Result<()> {
     tx.execute(
         "DELETE FROM safety_flag WHERE subject_no = ?1",
         [subject_no],
@@ -320,6 +343,8 @@ pub const MAX_NOTE: usize = 2000;
 /// The safety flags of one subject.
 pub struct Safety<'a> {
     pub(crate) cx: &'a Context,
+    /// The numbers the person's guidance gives (the county's `safety.json`, or the defaults).
+    pub(crate) numbers: &'a Numbers,
 }
 
 impl Safety<'_> {
@@ -354,7 +379,7 @@ impl Safety<'_> {
         advice.dedup();
         advice
             .into_iter()
-            .map(|a| guidance::guidance(a, lang, &self.cx.safety_numbers))
+            .map(|a| guidance::guidance(a, lang, self.numbers))
             .collect()
     }
 
@@ -371,11 +396,11 @@ impl Safety<'_> {
                 format!("what was done, 1–{MAX_NOTE} characters"),
             ));
         }
-        let role = self.cx.store.read(crate::sync::device_role)?;
-        if !matches!(role.as_deref(), Some("professional" | "outreach")) {
+        let role = self.cx.device_role()?;
+        if !role.is_some_and(|r| r.reads_others()) {
             return Err(Error::validation(
                 "role",
-                role.as_deref().unwrap_or("not enrolled"),
+                role.map_or("not enrolled", |r| r.as_str()),
                 "a professional's or outreach worker's device: the care team acknowledges flags",
             ));
         }
@@ -405,7 +430,7 @@ impl Safety<'_> {
                     "INSERT INTO safety_ack (id, subject_no, flag_id, note, author, acked_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?
                 .execute(params![ack, self.cx.subject_no, f.id.to_string(), note, self.cx.author, now])?;
-                crate::sync::enqueue_now(tx, self.cx, crate::sync::records::SAFETY_ACK, &ack)?;
+                self.cx.queue(tx, polku_protocol::op::SAFETY_ACK.name, &ack)?;
             }
             Ok(())
         })?;

@@ -7,8 +7,8 @@
 
 use serde::Serialize;
 
-use crate::diary::{mg_dl, EntryData, GlucoseReading, GlucoseUnit, SymptomCode};
-use crate::questionnaire::{InstrumentId, Scored, Text};
+use crate::instrument::{InstrumentId, Scored, Text};
+use polku_protocol::entry::{mg_dl, EntryData, GlucoseReading, GlucoseUnit, SymptomCode};
 
 /// A rule that raises an urgent flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -304,7 +304,9 @@ pub fn response(s: &Scored) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diary::{BloodPressure, Glucose, GlucoseSource, MealContext, MG_DL_PER_MMOL_L};
+    use polku_protocol::entry::{
+        BloodPressure, Glucose, GlucoseSource, MealContext, MG_DL_PER_MMOL_L,
+    };
 
     fn glucose(reading: GlucoseReading, unit: GlucoseUnit) -> EntryData {
         EntryData::Glucose(Glucose {
@@ -374,7 +376,7 @@ mod tests {
 
     #[test]
     fn questionnaire_items_and_totals() {
-        let s = |id, a: &[i64]| crate::questionnaire::score(id, a).unwrap();
+        let s = |id, a: &[i64]| crate::instrument::score(id, a).unwrap();
         let codes = |s: &Scored| response(s).into_iter().map(|f| f.rule).collect::<Vec<_>>();
         assert!(codes(&s(InstrumentId::Phq9, &[0; 9])).is_empty());
         assert_eq!(

@@ -5,47 +5,12 @@ mod sqlite;
 
 pub use sqlite::SqliteStorage;
 
-use polku_core::sync::protocol::{
-    EnrollResponse, Op, OpResult, PullRequest, PullResponse, SubjectInfo,
-};
+use polku_protocol::wire::{EnrollResponse, Op, OpResult, PullRequest, PullResponse, SubjectInfo};
 use serde::Serialize;
 
 use crate::error::ApiResult;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Citizen,
-    Professional,
-    Outreach,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Citizen => "citizen",
-            Role::Professional => "professional",
-            Role::Outreach => "outreach",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        Some(match s {
-            "citizen" => Role::Citizen,
-            "professional" => Role::Professional,
-            "outreach" => Role::Outreach,
-            "admin" => Role::Admin,
-            _ => return None,
-        })
-    }
-
-    /// Professionals and outreach workers read other people's records: every read is audited.
-    pub fn reads_others(self) -> bool {
-        matches!(self, Role::Professional | Role::Outreach)
-    }
-}
+pub use polku_protocol::Role;
 
 /// The device behind a request, resolved from its token on every request.
 #[derive(Debug, Clone)]

@@ -8,9 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use polku_core::keys::hex;
-use polku_core::sync::hlc::{Hlc, MAX_FORWARD_DRIFT_MS};
-use polku_core::sync::protocol::*;
+use polku_protocol::hlc::{Hlc, MAX_FORWARD_DRIFT_MS};
+use polku_protocol::wire::*;
 use ring::rand::SecureRandom;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use rusqlite_migration::{Migrations, M};
@@ -121,6 +120,10 @@ fn random_bytes<const N: usize>() -> ApiResult<[u8; N]> {
         .fill(&mut b)
         .map_err(|_| ApiError::Internal("the OS random source failed".into()))?;
     Ok(b)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn sha256_hex(s: &str) -> String {
@@ -385,10 +388,10 @@ impl SqliteStorage {
             })
         };
         let payload_text = op.payload.to_string();
-        if let Err(bad) = polku_core::sync::check_op(&op, &payload_text) {
+        if let Err(bad) = polku_protocol::op::check_op(&op, &payload_text) {
             return refuse(OpStatus::Rejected, bad.code, bad.reason);
         }
-        if polku_core::sync::care_team_only(&op.kind) && !auth.role.reads_others() {
+        if polku_protocol::op::care_team_only(&op.kind) && !auth.role.reads_others() {
             // A safety flag's acknowledgement is the care team's word that it was handled.
             return refuse(
                 OpStatus::Rejected,

@@ -101,7 +101,7 @@ pub fn derive_from_passphrase(passphrase: &str, salt_path: &Path, create: bool) 
             SystemRandom::new()
                 .fill(&mut s)
                 .map_err(|_| Error::Io("system random generator failed".into()))?;
-            crate::store::write_durably(salt_path, &s)?;
+            super::file::write_durably(salt_path, &s)?;
             s
         }
         Err(e) => {
