@@ -69,17 +69,8 @@ impl RecordKind for EntryVersions {
         }
         // The safety rules run on every version a device receives, as on those it writes, so
         // every device holds the same flags (safety/mod.rs).
-        let int = |k: &str| obj.get(k).and_then(Value::as_i64).unwrap_or(0);
-        crate::safety::Raised {
-            subject_no,
-            source: crate::safety::SOURCE_ENTRY,
-            version_id: &id,
-            record_id: &entry_id,
-            at_ms: int("at_ms"),
-            offset_s: int("utc_offset_s") as i32,
-            created_ms: int("created_ms"),
-        }
-        .entry(
+        let source = crate::safety::SOURCE_ENTRY;
+        crate::safety::Raised::received(subject_no, source, &id, &entry_id, obj, "at_ms").entry(
             tx,
             &data,
             !obj.get("deleted_reason").is_none_or(Value::is_null),

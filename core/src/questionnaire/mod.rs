@@ -78,19 +78,11 @@ impl RecordKind for Responses {
         if !self.0.insert(tx, subject_no, obj, Vec::new())? {
             return Ok(Applied::AlreadyHere);
         }
-        let int = |k: &str| obj.get(k).and_then(Value::as_i64).unwrap_or(0);
         let text = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("");
         if let Some(scored) = crate::safety::rescore(text("instrument"), text("answers")) {
-            crate::safety::Raised {
-                subject_no,
-                source: crate::safety::SOURCE_RESPONSE,
-                version_id: &id,
-                record_id: &id,
-                at_ms: int("authored_ms"),
-                offset_s: int("utc_offset_s") as i32,
-                created_ms: int("created_ms"),
-            }
-            .response(tx, &scored)?;
+            let source = crate::safety::SOURCE_RESPONSE;
+            crate::safety::Raised::received(subject_no, source, &id, &id, obj, "authored_ms")
+                .response(tx, &scored)?;
         }
         Ok(Applied::Inserted)
     }

@@ -95,7 +95,34 @@ pub(crate) struct Raised<'a> {
     pub created_ms: i64,
 }
 
-impl Raised<'_> {
+impl<'a> Raised<'a> {
+    /// The record a received payload carries: its time from field `at` (`at_ms` of an entry,
+    /// `authored_ms` of a response), its offset and its writing time.
+    pub(crate) fn received(
+        subject_no: i64,
+        source: &'static str,
+        version_id: &'a dyn std::fmt::Display,
+        record_id: &'a dyn std::fmt::Display,
+        payload: &serde_json::Map<String, serde_json::Value>,
+        at: &str,
+    ) -> Raised<'a> {
+        let int = |k: &str| {
+            payload
+                .get(k)
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(0)
+        };
+        Raised {
+            subject_no,
+            source,
+            version_id,
+            record_id,
+            at_ms: int(at),
+            offset_s: int("utc_offset_s") as i32,
+            created_ms: int("created_ms"),
+        }
+    }
+
     fn store(&self, tx: &Transaction<'_>, findings: Vec<rules::Finding>) -> Result<()> {
         if findings.is_empty() || !rules::recent(self.at_ms, self.created_ms) {
             return Ok(());

@@ -228,7 +228,7 @@ CREATE INDEX detail_by_field ON detail_edit (subject_no, field);
 "#;
 
 /// Questionnaire responses record the language and wording version the form was shown in
-/// (questionnaire/wording.rs). Responses made before were all answered on the built-in wording.
+/// (instrument/wording.rs). Responses made before were all answered on the built-in wording.
 const V7: &str = r#"
 ALTER TABLE questionnaire_response ADD COLUMN language TEXT;
 ALTER TABLE questionnaire_response ADD COLUMN wording TEXT;

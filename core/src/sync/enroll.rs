@@ -116,12 +116,12 @@ impl Sync<'_> {
 
     /// The subjects this device may see, as the server says now (with their names).
     pub async fn remote_subjects(&self) -> Result<Vec<SubjectInfo>> {
-        let http = self.client()?;
+        let http = self.http()?;
         let r: SubjectsResponse = http.get("/v1/subjects").await?;
         Ok(r.subjects)
     }
 
-    pub(super) fn client(&self) -> Result<http::Http> {
+    pub(super) fn http(&self) -> Result<http::Http> {
         let (server, token) = self
             .cx
             .store

@@ -147,7 +147,7 @@ impl Sync<'_> {
     }
 
     async fn sync_once(&self, progress: Option<&dyn ProgressListener>) -> Result<SyncReport> {
-        let http = self.client()?;
+        let http = self.http()?;
         let mut report = SyncReport::default();
         self.push(&http, &mut report, progress).await?;
         if self.pull(&http, &mut report, progress).await? {
