@@ -89,6 +89,16 @@ fn summarize(problems: &[ImportProblem]) -> String {
     }
 }
 
+impl From<polku_protocol::validate::FieldError> for Error {
+    fn from(e: polku_protocol::validate::FieldError) -> Self {
+        Error::Validation {
+            field: e.field,
+            value: e.value,
+            allowed: e.allowed,
+        }
+    }
+}
+
 impl Error {
     /// The stable machine code of this kind of error: what the CLI prints as `error.code` and
     /// the FFI's sync errors carry (a server's refusal carries the server's own code there).

@@ -53,13 +53,9 @@ pub fn from_ms(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
-/// A UTC offset a person can have: whole minutes within ±14 hours (the widest zones in use are
-/// UTC−12 and UTC+14). One rule for every caller that takes an offset (the FFI, the CLI's
-/// timestamps, and received records).
+/// The offset rule lives with the other plausibility limits (`polku_protocol::validate`).
 pub fn checked_offset(field: &str, seconds: i32) -> Result<FixedOffset> {
-    FixedOffset::east_opt(seconds)
-        .filter(|_| seconds % 60 == 0 && seconds.abs() <= 14 * 3600)
-        .ok_or_else(|| Error::validation(field, seconds, "whole minutes between -50400 and 50400"))
+    Ok(polku_protocol::validate::checked_offset(field, seconds)?)
 }
 
 pub fn offset(seconds: i32) -> FixedOffset {

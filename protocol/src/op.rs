@@ -8,23 +8,87 @@
 use serde_json::{Map, Value};
 
 use crate::entry::EntryData;
+use crate::validate::{self, FieldError};
 use crate::wire::{Op, MAX_PAYLOAD_BYTES};
 
-/// A kind's own check of a payload, beyond the envelope.
-pub type PayloadCheck = fn(&Map<String, Value>) -> Result<(), Invalid>;
+/// A kind's own check of a payload, beyond its fields (`now_ms`: the checker's clock).
+pub type PayloadCheck = fn(&Map<String, Value>) -> Result<(), FieldError>;
 
-/// The wire shape of a record kind. Every payload field is a JSON scalar.
+/// What a payload field holds. Every field is a JSON scalar; a check names the field and the
+/// allowed range (docs/sync.md, "Validation").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ty {
+    /// Text of at most this many characters (when required, not blank).
+    Text(usize),
+    /// A UUID.
+    Id,
+    /// A whole number in this range.
+    Int(i64, i64),
+    /// Milliseconds since 1970 (UTC), from 1900-01-01 to a day after the checker's clock.
+    Time,
+    /// A UTC offset in seconds: whole minutes within ±14 h.
+    Offset,
+    /// A hybrid logical clock stamp.
+    Hlc,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Field {
+    pub name: &'static str,
+    pub ty: Ty,
+    pub required: bool,
+}
+
+/// A field every payload carries.
+pub const fn req(name: &'static str, ty: Ty) -> Field {
+    Field {
+        name,
+        ty,
+        required: true,
+    }
+}
+
+/// A field a payload may leave out or null.
+pub const fn opt(name: &'static str, ty: Ty) -> Field {
+    Field {
+        name,
+        ty,
+        required: false,
+    }
+}
+
+/// Who wrote a record: a user id (the server stamps the device's own and refuses another).
+const AUTHOR: Field = req("author", Ty::Text(100));
+/// Short codes and names (kinds, instruments, steps, fields).
+const CODE: Ty = Ty::Text(100);
+
+/// The wire shape of a record kind.
 #[derive(Debug)]
 pub struct KindSpec {
     pub name: &'static str,
     pub schema_version: u32,
     /// The payload field holding the record's id, which must equal the operation's id.
     pub id_field: &'static str,
-    pub fields: &'static [&'static str],
+    pub fields: &'static [Field],
     /// Only the care team writes it: the server refuses it from a citizen's device.
     pub care_team_only: bool,
-    /// A check of the payload beyond its envelope.
+    /// The field naming the record this one belongs to (a diary entry, a pathway enrollment),
+    /// which must live in the same subject's stream: no device can move another person's entry.
+    pub belongs_to: Option<&'static str>,
+    /// A check of the payload beyond its fields.
     pub check: Option<PayloadCheck>,
+}
+
+impl KindSpec {
+    /// The payload fields' names, in order.
+    pub fn field_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.fields.iter().map(|f| f.name)
+    }
+
+    /// The id of the record a payload belongs to (its own id when it is the parent).
+    pub fn owner<'p>(&self, obj: &'p Map<String, Value>) -> Option<&'p str> {
+        obj.get(self.belongs_to?).and_then(Value::as_str)
+    }
 }
 
 pub static ENTRY_VERSION: KindSpec = KindSpec {
@@ -32,23 +96,24 @@ pub static ENTRY_VERSION: KindSpec = KindSpec {
     schema_version: 1,
     id_field: "version_id",
     fields: &[
-        "version_id",
-        "entry_id",
-        "version",
-        "kind",
-        "at_ms",
-        "utc_offset_s",
-        "author",
-        "created_ms",
-        "note",
-        "data",
-        "deleted_reason",
-        "import_key",
-        "hlc",
-        "resolves",
+        req("version_id", Ty::Id),
+        req("entry_id", Ty::Id),
+        req("version", Ty::Int(1, 1_000_000)),
+        req("kind", CODE),
+        req("at_ms", Ty::Time),
+        req("utc_offset_s", Ty::Offset),
+        AUTHOR,
+        req("created_ms", Ty::Time),
+        opt("note", Ty::Text(validate::NOTE_MAX_CHARS)),
+        req("data", Ty::Text(16 * 1024)),
+        opt("deleted_reason", Ty::Text(validate::REASON_MAX_CHARS)),
+        opt("import_key", Ty::Text(200)),
+        req("hlc", Ty::Hlc),
+        opt("resolves", Ty::Id),
     ],
     care_team_only: false,
-    check: Some(entry_data_parses),
+    belongs_to: Some("entry_id"),
+    check: Some(entry_data),
 };
 
 pub static QUESTIONNAIRE_RESPONSE: KindSpec = KindSpec {
@@ -56,20 +121,21 @@ pub static QUESTIONNAIRE_RESPONSE: KindSpec = KindSpec {
     schema_version: 1,
     id_field: "id",
     fields: &[
-        "id",
-        "instrument",
-        "authored_ms",
-        "utc_offset_s",
-        "author",
-        "created_ms",
-        "answers",
-        "total",
-        "band",
-        "flags",
-        "language",
-        "wording",
+        req("id", Ty::Id),
+        req("instrument", CODE),
+        req("authored_ms", Ty::Time),
+        req("utc_offset_s", Ty::Offset),
+        AUTHOR,
+        req("created_ms", Ty::Time),
+        req("answers", Ty::Text(1000)),
+        req("total", Ty::Int(0, 1000)),
+        req("band", CODE),
+        req("flags", Ty::Text(8000)),
+        opt("language", Ty::Text(10)),
+        opt("wording", CODE),
     ],
     care_team_only: false,
+    belongs_to: None,
     check: None,
 };
 
@@ -78,14 +144,16 @@ pub static PATHWAY_ENROLLMENT: KindSpec = KindSpec {
     schema_version: 1,
     id_field: "id",
     fields: &[
-        "id",
-        "definition_id",
-        "definition_version",
-        "enrolled_ms",
-        "enrolled_by",
-        "author",
+        req("id", Ty::Id),
+        req("definition_id", CODE),
+        req("definition_version", Ty::Int(1, 1_000_000)),
+        req("enrolled_ms", Ty::Time),
+        req("enrolled_by", CODE),
+        AUTHOR,
     ],
     care_team_only: false,
+    // Its events name it; they must stay in its subject's stream.
+    belongs_to: Some("id"),
     check: None,
 };
 
@@ -94,16 +162,17 @@ pub static PATHWAY_EVENT: KindSpec = KindSpec {
     schema_version: 1,
     id_field: "id",
     fields: &[
-        "id",
-        "enrollment_id",
-        "step_id",
-        "kind",
-        "at_ms",
-        "author",
-        "reason",
-        "to_version",
+        req("id", Ty::Id),
+        req("enrollment_id", Ty::Id),
+        opt("step_id", CODE),
+        req("kind", CODE),
+        req("at_ms", Ty::Time),
+        AUTHOR,
+        opt("reason", Ty::Text(validate::REASON_MAX_CHARS)),
+        opt("to_version", Ty::Int(1, 1_000_000)),
     ],
     care_team_only: false,
+    belongs_to: Some("enrollment_id"),
     check: None,
 };
 
@@ -112,15 +181,16 @@ pub static DETAIL_EDIT: KindSpec = KindSpec {
     schema_version: 1,
     id_field: "id",
     fields: &[
-        "id",
-        "field",
-        "value",
-        "base",
-        "hlc",
-        "author",
-        "created_ms",
+        req("id", Ty::Id),
+        req("field", CODE),
+        opt("value", Ty::Text(validate::NOTE_MAX_CHARS)),
+        req("base", Ty::Text(8000)),
+        req("hlc", Ty::Hlc),
+        AUTHOR,
+        req("created_ms", Ty::Time),
     ],
     care_team_only: false,
+    belongs_to: None,
     check: None,
 };
 
@@ -129,8 +199,15 @@ pub static SAFETY_ACK: KindSpec = KindSpec {
     name: "safety.ack",
     schema_version: 1,
     id_field: "id",
-    fields: &["id", "flag_id", "note", "author", "acked_ms"],
+    fields: &[
+        req("id", Ty::Id),
+        req("flag_id", Ty::Id),
+        req("note", Ty::Text(validate::NOTE_MAX_CHARS)),
+        AUTHOR,
+        req("acked_ms", Ty::Time),
+    ],
     care_team_only: true,
+    belongs_to: None,
     check: None,
 };
 
@@ -171,7 +248,7 @@ pub fn invalid(code: &'static str, reason: impl Into<String>) -> Invalid {
 /// rules when it receives one. Kinds or schema versions newer than this build pass the envelope
 /// checks only: they are kept for a newer app, never dropped. `payload_text` is the payload as
 /// it will be stored (the caller serialises it once).
-pub fn check_op(op: &Op, payload_text: &str) -> Result<(), Invalid> {
+pub fn check_op(op: &Op, payload_text: &str, now_ms: i64) -> Result<(), Invalid> {
     if uuid::Uuid::parse_str(&op.op_id).is_err() {
         return Err(invalid("invalid_op_id", "op_id must be a UUID"));
     }
@@ -221,12 +298,18 @@ pub fn check_op(op: &Op, payload_text: &str) -> Result<(), Invalid> {
     if op.schema_version > k.schema_version {
         return Ok(());
     }
-    check_payload(k, &op.op_id, obj)
+    check_payload(k, &op.op_id, obj, now_ms)
 }
 
 /// The payload checks of a kind at its current schema version: the id field names the record,
-/// every field is a scalar, and the kind's own check passes.
-pub fn check_payload(k: &KindSpec, op_id: &str, obj: &Map<String, Value>) -> Result<(), Invalid> {
+/// every field has its type and range, and the kind's own check passes. `now_ms` is the checker's
+/// clock (a record may be stamped up to a day after it: a phone's clock may run ahead).
+pub fn check_payload(
+    k: &KindSpec,
+    op_id: &str,
+    obj: &Map<String, Value>,
+    now_ms: i64,
+) -> Result<(), Invalid> {
     if obj.get(k.id_field).and_then(Value::as_str) != Some(op_id) {
         return Err(invalid(
             "invalid_payload",
@@ -236,31 +319,111 @@ pub fn check_payload(k: &KindSpec, op_id: &str, obj: &Map<String, Value>) -> Res
             ),
         ));
     }
-    for field in k.fields {
-        match obj.get(*field) {
-            None | Some(Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_)) => {}
-            Some(_) => {
-                return Err(invalid(
-                    "invalid_payload",
-                    format!("field {field} is not a scalar"),
-                ))
-            }
-        }
+    if let Some(extra) = obj
+        .keys()
+        .find(|key| !k.fields.iter().any(|f| f.name == *key))
+    {
+        return Err(invalid(
+            "invalid_payload",
+            format!("field {extra} is not a field of {}", k.name),
+        ));
+    }
+    let bad = |e: FieldError| invalid("invalid_payload", e.to_string());
+    for f in k.fields {
+        check_field(f, obj.get(f.name), now_ms).map_err(bad)?;
     }
     match k.check {
-        Some(check) => check(obj),
+        Some(check) => check(obj).map_err(bad),
         None => Ok(()),
     }
 }
 
-fn entry_data_parses(obj: &Map<String, Value>) -> Result<(), Invalid> {
-    let data = obj.get("data").and_then(Value::as_str).unwrap_or("");
-    serde_json::from_str::<EntryData>(data)
-        .map(|_| ())
-        .map_err(|_| {
-            invalid(
-                "invalid_payload",
-                "entry data is not a diary entry of a known kind",
-            )
-        })
+/// 1900-01-01T00:00:00Z in milliseconds: the earliest time any record may carry.
+pub const EARLIEST_MS: i64 = -2_208_988_800_000;
+/// How far after the checker's clock a record's time may be.
+pub const MAX_AHEAD_MS: i64 = 24 * 3600 * 1000;
+
+fn check_field(f: &Field, v: Option<&Value>, now_ms: i64) -> Result<(), FieldError> {
+    let v = match v {
+        None | Some(Value::Null) if f.required => {
+            return Err(FieldError::new(f.name, "(missing)", "a value"))
+        }
+        None | Some(Value::Null) => return Ok(()),
+        Some(v) => v,
+    };
+    let int = |lo: i64, hi: i64, allowed: &dyn Fn() -> String| -> Result<i64, FieldError> {
+        match v.as_i64() {
+            Some(n) if (lo..=hi).contains(&n) => Ok(n),
+            _ => Err(FieldError::new(f.name, v, allowed())),
+        }
+    };
+    let text = |allowed: &str| -> Result<&str, FieldError> {
+        v.as_str()
+            .ok_or_else(|| FieldError::new(f.name, v, allowed))
+    };
+    match f.ty {
+        Ty::Text(max) => {
+            let s = text("text")?;
+            let n = s.chars().count();
+            if n > max || (f.required && s.trim().is_empty()) {
+                return Err(FieldError::new(
+                    f.name,
+                    format!("{n} characters"),
+                    format!("1–{max} characters"),
+                ));
+            }
+        }
+        Ty::Id => {
+            if uuid::Uuid::parse_str(text("a UUID")?).is_err() {
+                return Err(FieldError::new(f.name, v, "a UUID"));
+            }
+        }
+        Ty::Int(lo, hi) => {
+            int(lo, hi, &|| format!("a whole number {lo}–{hi}"))?;
+        }
+        Ty::Time => {
+            let latest = now_ms.saturating_add(MAX_AHEAD_MS);
+            int(EARLIEST_MS, latest, &|| {
+                format!("milliseconds since 1970 from {EARLIEST_MS} (1900-01-01) to {latest} (a day from now)")
+            })?;
+        }
+        Ty::Offset => {
+            let allowed = || "whole minutes between -50400 and 50400".to_owned();
+            let s = int(-50_400, 50_400, &allowed)?;
+            validate::checked_offset(f.name, s as i32)?;
+        }
+        Ty::Hlc => {
+            if crate::hlc::Hlc::parse(text("a clock stamp")?).is_none() {
+                return Err(FieldError::new(
+                    f.name,
+                    v,
+                    "<16 hex ms>-<4 hex counter>-<device>",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A diary entry's data parses as an entry of a known kind, and its values are within the
+/// same plausibility limits a person typing them meets (`validate::data`).
+fn entry_data(obj: &Map<String, Value>) -> Result<(), FieldError> {
+    let text = obj.get("data").and_then(Value::as_str).unwrap_or("");
+    let data: EntryData = serde_json::from_str(text).map_err(|_| {
+        FieldError::new(
+            "data",
+            "(not an entry)",
+            "a diary entry of a known kind (docs/sync.md)",
+        )
+    })?;
+    if obj.get("kind").and_then(Value::as_str) != Some(data.kind().as_str()) {
+        return Err(FieldError::new(
+            "kind",
+            obj.get("kind").map(Value::to_string).unwrap_or_default(),
+            format!("the kind of its data ({})", data.kind().as_str()),
+        ));
+    }
+    // A tombstone carries the data of the version it deletes: checked all the same.
+    let note = obj.get("note").and_then(Value::as_str);
+    validate::data(&data, note)
 }

@@ -1,6 +1,8 @@
 //! Shared pieces of the end-to-end tests: a real `polku-server` on a loopback port (in-process,
 //! the same code the binary runs) and encrypted device profiles enrolled with it.
 
+pub mod api;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -6,7 +6,7 @@
 use polku_core::store::kind::{RecordKind, Table};
 use polku_core::{OpenOptions, Polku};
 use polku_e2e::{key, CareTeam, Device};
-use polku_protocol::op::KindSpec;
+use polku_protocol::op::{opt, req, KindSpec, Ty};
 use polku_server::{Role, Storage};
 
 /// A throw-away kind: a visit's free-text remark.
@@ -14,8 +14,14 @@ static REMARK_SPEC: KindSpec = KindSpec {
     name: "test.remark",
     schema_version: 1,
     id_field: "id",
-    fields: &["id", "text", "author", "created_ms"],
+    fields: &[
+        req("id", Ty::Id),
+        opt("text", Ty::Text(500)),
+        req("author", Ty::Text(100)),
+        req("created_ms", Ty::Time),
+    ],
     care_team_only: false,
+    belongs_to: None,
     check: None,
 };
 
@@ -23,7 +29,7 @@ static REMARKS: Table = Table::new(
     &REMARK_SPEC,
     "test_remark",
     true,
-    "id, subject_no, printf('%016x-0000-requeue', created_ms) FROM test_remark ORDER BY created_ms",
+    "id, subject_no, printf('%016x-0000-requeue', created_ms) FROM test_remark WHERE author = ?1 ORDER BY created_ms",
     "DELETE FROM test_remark WHERE subject_no = ?1 AND id NOT IN (SELECT id FROM temp.keep)",
 );
 

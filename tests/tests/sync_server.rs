@@ -6,113 +6,10 @@
 use std::time::Duration;
 
 use polku_core::sync::protocol::*;
-use polku_e2e::{block_on, Device, TestServer};
+use polku_e2e::api::{chrono_ms, pull, push, weight_op, Api};
+use polku_e2e::{Device, TestServer};
 use polku_server::{Role, Storage};
 use serde_json::{json, Value};
-
-struct Api {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    fn new(server: &TestServer) -> Api {
-        polku_core::sync::install_crypto_provider();
-        Api {
-            base: server.url(),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    /// (status, body) of a request with an optional token.
-    fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Vec<u8>>,
-    ) -> (u16, Value) {
-        block_on(async {
-            let mut req = match method {
-                "GET" => self.http.get(format!("{}{path}", self.base)),
-                _ => self.http.post(format!("{}{path}", self.base)),
-            };
-            if let Some(t) = token {
-                req = req.bearer_auth(t);
-            }
-            if let Some(b) = body {
-                req = req.header("content-type", "application/json").body(b);
-            }
-            let resp = req.send().await.unwrap();
-            let status = resp.status().as_u16();
-            let bytes = resp.bytes().await.unwrap();
-            let v: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-                panic!(
-                    "{path}: non-JSON reply {status}: {}",
-                    String::from_utf8_lossy(&bytes)
-                )
-            });
-            (status, v)
-        })
-    }
-
-    fn enroll(&self, code: &str) -> (u16, Value) {
-        self.call(
-            "POST",
-            "/v1/enroll",
-            None,
-            Some(json!({"code": code}).to_string().into_bytes()),
-        )
-    }
-
-    fn token(&self, code: &str) -> (String, String) {
-        let (s, v) = self.enroll(code);
-        assert_eq!(s, 200, "{v}");
-        (
-            v["token"].as_str().unwrap().to_owned(),
-            v["device_id"].as_str().unwrap().to_owned(),
-        )
-    }
-}
-
-fn weight_op(stream: &str, device_seq: i64) -> Value {
-    let id = uuid::Uuid::now_v7().to_string();
-    json!({
-        "op_id": id, "stream": stream, "device_seq": device_seq,
-        "hlc": format!("{:016x}-0000-test", chrono_ms()), "kind": "diary.entry_version", "schema_version": 1,
-        "payload": {
-            "version_id": id, "entry_id": uuid::Uuid::now_v7().to_string(), "version": 1, "kind": "weight",
-            "at_ms": chrono_ms(), "utc_offset_s": 7200, "author": "x", "created_ms": chrono_ms(),
-            "note": null, "data": "{\"kind\":\"weight\",\"kg\":70.0}", "deleted_reason": null,
-            "import_key": null, "hlc": format!("{:016x}-0000-test", chrono_ms()), "resolves": null
-        }
-    })
-}
-
-fn chrono_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
-fn push(api: &Api, token: &str, ops: Vec<Value>) -> (u16, Value) {
-    api.call(
-        "POST",
-        "/v1/push",
-        Some(token),
-        Some(json!({ "ops": ops }).to_string().into_bytes()),
-    )
-}
-
-fn pull(api: &Api, token: &str) -> (u16, Value) {
-    api.call(
-        "POST",
-        "/v1/pull",
-        Some(token),
-        Some(json!({ "streams": [] }).to_string().into_bytes()),
-    )
-}
 
 fn streams_of(v: &Value) -> Vec<String> {
     let mut s: Vec<String> = v["streams"]
@@ -157,7 +54,7 @@ fn authorization_matrix() {
     for (role, user, allowed, denied) in &cases {
         let (token, _) = api.token(&server.code(user));
         // push: own/assigned subject accepted, any other quarantined with a reason
-        let (s, v) = push(&api, &token, vec![weight_op(denied, 1)]);
+        let (s, v) = push(&api, &token, vec![weight_op(user, denied, 1)]);
         if *role == "admin" {
             assert_eq!(
                 (s, v["error"]["code"].as_str()),
@@ -173,7 +70,7 @@ fn authorization_matrix() {
             assert_eq!(v["results"][0]["code"], "forbidden_stream");
         }
         if let Some(allowed) = allowed {
-            let (s, v) = push(&api, &token, vec![weight_op(allowed, 2)]);
+            let (s, v) = push(&api, &token, vec![weight_op(user, allowed, 2)]);
             assert_eq!(s, 200);
             assert_eq!(
                 v["results"][0]["status"], "applied",
@@ -279,7 +176,7 @@ fn revoked_devices_and_enrollment_codes() {
         (s, v["error"]["code"].as_str()),
         (401, Some("device_revoked"))
     );
-    let (s, _) = push(&api, &token, vec![weight_op(&citizen, 1)]);
+    let (s, _) = push(&api, &token, vec![weight_op(&citizen, &citizen, 1)]);
     assert_eq!(s, 401);
 }
 
@@ -317,7 +214,7 @@ fn malformed_and_oversized_bodies_are_typed_4xx() {
         (413, Some("body_too_large"))
     );
     let too_many: Vec<Value> = (1..=(MAX_PUSH_OPS as i64 + 1))
-        .map(|i| weight_op(&citizen, i))
+        .map(|i| weight_op(&citizen, &citizen, i))
         .collect();
     let (s, v) = push(&api, &token, too_many);
     assert_eq!(
@@ -326,11 +223,11 @@ fn malformed_and_oversized_bodies_are_typed_4xx() {
     );
 
     // Per-operation problems are per-operation answers; the rest of the batch goes through.
-    let mut bad = weight_op(&citizen, 1);
+    let mut bad = weight_op(&citizen, &citizen, 1);
     bad["payload"]["data"] = json!("{\"kind\":\"weight\"}");
-    let mut huge = weight_op(&citizen, 2);
+    let mut huge = weight_op(&citizen, &citizen, 2);
     huge["payload"]["note"] = json!("x".repeat(MAX_PAYLOAD_BYTES));
-    let good = weight_op(&citizen, 3);
+    let good = weight_op(&citizen, &citizen, 3);
     let (s, v) = push(&api, &token, vec![bad, huge, good]);
     assert_eq!(s, 200, "{v}");
     let codes: Vec<&str> = v["results"]
@@ -345,7 +242,7 @@ fn malformed_and_oversized_bodies_are_typed_4xx() {
     );
 
     // A retry of the same batch gets the same answers, and nothing is stored twice.
-    let again = push(&api, &token, vec![weight_op(&citizen, 4)]).1;
+    let again = push(&api, &token, vec![weight_op(&citizen, &citizen, 4)]).1;
     assert_eq!(again["results"][0]["status"], "applied");
     let first = &v["results"][2];
     let op_id = first["op_id"].as_str().unwrap();
@@ -371,7 +268,9 @@ fn request_decoder_fuzz() {
         .unwrap_or(20261123);
     let mut rng = polku_e2e::Rng::new(seed);
     let mut next = move || rng.next_u64();
-    let valid = json!({"ops": [weight_op("s", 1)]}).to_string().into_bytes();
+    let valid = json!({"ops": [weight_op("s", "s", 1)]})
+        .to_string()
+        .into_bytes();
     let pull_body = br#"{"epoch":"e","streams":[{"id":"s","after":3}],"max_bytes":1000}"#.to_vec();
     let server = TestServer::start();
     let api = Api::new(&server);
@@ -418,7 +317,7 @@ fn newer_schema_operations_are_kept() {
     let api = Api::new(&server);
     let citizen = server.user(Role::Citizen, "Aino");
     let (token, _) = api.token(&server.code(&citizen));
-    let mut newer = weight_op(&citizen, 1);
+    let mut newer = weight_op(&citizen, &citizen, 1);
     newer["schema_version"] = json!(99);
     newer["payload"]["new_field"] = json!({"nested": [1, 2]});
     let unknown = json!({

@@ -60,7 +60,7 @@ pub(crate) static DETAIL_EDITS: DetailEdits = DetailEdits(Table::new(
     &polku_protocol::op::DETAIL_EDIT,
     "detail_edit",
     true,
-    "id, subject_no, hlc FROM detail_edit ORDER BY hlc",
+    "id, subject_no, hlc FROM detail_edit WHERE author = ?1 ORDER BY hlc",
     "DELETE FROM detail_edit WHERE subject_no = ?1 AND id NOT IN (SELECT id FROM temp.keep)",
 ));
 

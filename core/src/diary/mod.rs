@@ -5,7 +5,7 @@
 pub use polku_protocol::entry as model;
 pub mod raw;
 mod replica;
-pub mod validate;
+pub use polku_protocol::validate;
 
 pub use replica::Conflict;
 pub(crate) use replica::ENTRY_VERSIONS;

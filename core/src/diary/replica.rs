@@ -23,7 +23,7 @@ pub(crate) static ENTRY_VERSIONS: EntryVersions = EntryVersions(
         &op::ENTRY_VERSION,
         "entry_version",
         true,
-        "version_id, subject_no, hlc FROM entry_version ORDER BY hlc",
+        "version_id, subject_no, hlc FROM entry_version WHERE author = ?1 ORDER BY hlc",
         "DELETE FROM entry_version WHERE subject_no = ?1 AND version_id NOT IN (SELECT id FROM temp.keep)",
     )
     .derived(&["value", "value2", "tag", "marker", "detail", "is_head"]),
@@ -50,9 +50,26 @@ impl RecordKind for EntryVersions {
         // A first version of an entry no other device has versioned is its own head (the common
         // case of an initial sync); otherwise the head is recomputed after the insert.
         let entry_id = obj.get("entry_id").and_then(Value::as_str).unwrap_or("");
-        let first_of_entry = !tx
-            .prepare_cached("SELECT 1 FROM entry_version WHERE entry_id = ?1")?
-            .exists([entry_id])?;
+        let owner: Option<i64> = tx
+            .prepare_cached("SELECT subject_no FROM entry_version WHERE entry_id = ?1 LIMIT 1")?
+            .query_row([entry_id], |r| r.get(0))
+            .optional()?;
+        // A version belongs to its entry's subject: one in another subject's stream is held,
+        // never allowed to move the entry (the server refuses it too: `foreign_record`).
+        if owner.is_some_and(|no| no != subject_no) {
+            return Err(Error::Storage(format!(
+                "entry {entry_id} belongs to another subject"
+            )));
+        }
+        let first_of_entry = owner.is_none();
+        // A stream carries an entry's first version before any later one, so a later version of
+        // an entry this device has never seen names an entry of another stream: held.
+        let version = obj.get("version").and_then(Value::as_i64).unwrap_or(0);
+        if first_of_entry && version > 1 {
+            return Err(Error::Storage(format!(
+                "version {version} of entry {entry_id}, whose first version this device never received"
+            )));
+        }
         let derived = vec![
             d.value.map_or(SqlValue::Null, SqlValue::Real),
             d.value2.map_or(SqlValue::Null, SqlValue::Real),

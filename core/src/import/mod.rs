@@ -107,7 +107,7 @@ impl Importer<'_> {
             CgmFormat::LibreView => libreview::parse(text, self.cx.tz),
         };
         for p in &parsed.readings {
-            if let Err(Error::Validation { allowed, value, .. }) =
+            if let Err(validate::FieldError { allowed, value, .. }) =
                 validate::timestamp("timestamp", p.at, now)
             {
                 parsed.problems.push(ImportProblem {
@@ -201,10 +201,8 @@ pub(crate) fn glucose_cell(
     let v: f64 = c
         .parse()
         .map_err(|_| format!("glucose `{c}` is not a number (or LO/HI)"))?;
-    validate::glucose_reading(v, unit).map_err(|e| match e {
-        Error::Validation { value, allowed, .. } => format!("glucose {value} is outside {allowed}"),
-        other => other.to_string(),
-    })
+    validate::glucose_reading(v, unit)
+        .map_err(|e| format!("glucose {} is outside {}", e.value, e.allowed))
 }
 
 fn parse_generic(text: &str) -> ParsedFile {

@@ -21,7 +21,7 @@ use crate::diary::SymptomCode;
 use crate::error::{Error, Result};
 use crate::questionnaire::{InstrumentId, Response};
 use crate::safety::SafetyFlag;
-use crate::store::kind::Table;
+use crate::store::kind::{Applied, RecordKind, Table};
 use crate::time;
 
 pub use definition::{Definition, Registry, Step, StepKind};
@@ -65,19 +65,53 @@ pub(crate) static ENROLLMENTS: Table = Table::new(
     &polku_protocol::op::PATHWAY_ENROLLMENT,
     "pathway_enrollment",
     true,
-    "id, subject_no, printf('%016x-0000-requeue', enrolled_ms) FROM pathway_enrollment ORDER BY enrolled_ms",
+    "id, subject_no, printf('%016x-0000-requeue', enrolled_ms) FROM pathway_enrollment WHERE author = ?1 ORDER BY enrolled_ms",
     "DELETE FROM pathway_enrollment WHERE subject_no = ?1 AND id NOT IN (SELECT id FROM temp.keep)",
 );
 
-pub(crate) static EVENTS: Table = Table::new(
+/// Step events: each belongs to its enrollment's subject; one that names another subject's
+/// enrollment is held, never applied (the server refuses it too: `foreign_record`).
+pub(crate) struct Events(Table);
+
+impl RecordKind for Events {
+    fn table(&self) -> &Table {
+        &self.0
+    }
+
+    fn apply(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        subject_no: i64,
+        obj: &serde_json::Map<String, serde_json::Value>,
+        now_ms: i64,
+    ) -> Result<Applied> {
+        let enrollment = obj
+            .get("enrollment_id")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        let owner: Option<i64> = tx
+            .prepare_cached("SELECT subject_no FROM pathway_enrollment WHERE id = ?1")?
+            .query_row([enrollment], |r| r.get(0))
+            .optional()?;
+        if owner.is_some_and(|no| no != subject_no) {
+            return Err(Error::Storage(format!(
+                "pathway event of enrollment {enrollment} of another subject"
+            )));
+        }
+        self.0.apply(tx, subject_no, obj, now_ms)
+    }
+}
+
+pub(crate) static EVENTS: Events = Events(Table::new(
     &polku_protocol::op::PATHWAY_EVENT,
     "pathway_event",
     false,
     "ev.id, en.subject_no, printf('%016x-0000-requeue', ev.at_ms)
-     FROM pathway_event ev JOIN pathway_enrollment en ON en.id = ev.enrollment_id ORDER BY ev.at_ms",
+     FROM pathway_event ev JOIN pathway_enrollment en ON en.id = ev.enrollment_id
+     WHERE ev.author = ?1 ORDER BY ev.at_ms",
     "DELETE FROM pathway_event WHERE id NOT IN (SELECT id FROM temp.keep) AND enrollment_id IN
         (SELECT id FROM pathway_enrollment WHERE subject_no = ?1)",
-);
+));
 
 pub struct Pathways<'a> {
     pub(crate) cx: &'a Context,

@@ -58,7 +58,7 @@ pub(crate) static RESPONSES: Responses = Responses(Table::new(
     &polku_protocol::op::QUESTIONNAIRE_RESPONSE,
     "questionnaire_response",
     true,
-    "id, subject_no, printf('%016x-0000-requeue', created_ms) FROM questionnaire_response ORDER BY created_ms",
+    "id, subject_no, printf('%016x-0000-requeue', created_ms) FROM questionnaire_response WHERE author = ?1 ORDER BY created_ms",
     "DELETE FROM questionnaire_response WHERE subject_no = ?1 AND id NOT IN (SELECT id FROM temp.keep)",
 ));
 

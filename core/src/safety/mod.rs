@@ -267,7 +267,7 @@ pub(crate) static ACKS: Acks = Acks(Table::new(
     &polku_protocol::op::SAFETY_ACK,
     "safety_ack",
     true,
-    "id, subject_no, printf('%016x-0000-requeue', acked_ms) FROM safety_ack ORDER BY acked_ms",
+    "id, subject_no, printf('%016x-0000-requeue', acked_ms) FROM safety_ack WHERE author = ?1 ORDER BY acked_ms",
     "DELETE FROM safety_ack WHERE subject_no = ?1 AND id NOT IN (SELECT id FROM temp.keep)",
 ));
 

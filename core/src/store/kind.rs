@@ -60,10 +60,24 @@ pub trait RecordKind: Send + Sync {
         })
     }
 
-    /// Queues every record of this kind that is not queued yet, oldest first (the server lost
-    /// data: upload everything again).
-    fn requeue(&self, tx: &Transaction<'_>) -> Result<()> {
-        tx.execute(&self.table().sql().requeue, [])?;
+    /// Queues every record of this kind that `author` (this device's user) wrote and that is not
+    /// queued yet, oldest first (the server lost data: each device uploads its own again; the
+    /// server takes no record from a device whose user did not write it).
+    fn requeue(&self, tx: &Transaction<'_>, author: &str) -> Result<()> {
+        tx.execute(&self.table().sql().requeue, [author])?;
+        Ok(())
+    }
+
+    /// Gives the records written before this device enrolled (under its local placeholder
+    /// identity `from`) their author's server identity `to`.
+    fn adopt(&self, tx: &Transaction<'_>, from: &str, to: &str) -> Result<()> {
+        let t = self.table();
+        if t.spec.field_names().any(|f| f == "author") {
+            tx.execute(
+                &format!("UPDATE {} SET author = ?2 WHERE author = ?1", t.table),
+                [from, to],
+            )?;
+        }
         Ok(())
     }
 
@@ -126,8 +140,8 @@ pub struct Table {
     has_subject: bool,
     /// Columns the device derives from the payload, stored after it (never taken on trust).
     derived: &'static [&'static str],
-    /// The tail of `SELECT <record id>, <subject_no>, <stamp> ...` over this kind's rows, oldest
-    /// first: what [`RecordKind::requeue`] queues.
+    /// The tail of `SELECT <record id>, <subject_no>, <stamp> ...` over the rows whose author is
+    /// `?1`, oldest first: what [`RecordKind::requeue`] queues.
     requeue: &'static str,
     /// `DELETE ...` of one subject's rows (`?1`) not in `temp.keep`.
     purge: &'static str,
@@ -137,13 +151,15 @@ pub struct Table {
 /// A table's statements, built once per process (they run once per synced operation).
 struct TableSql {
     select: String,
+    owner: String,
     insert: String,
     requeue: String,
 }
 
 impl Table {
     /// Kind `spec` kept in `table` (with a `subject_no` column when `has_subject`): `requeue` is
-    /// the tail of `SELECT <record id>, <subject_no>, <stamp> ...` over its rows oldest first,
+    /// the tail of `SELECT <record id>, <subject_no>, <stamp> ...` over the rows of author `?1`,
+    /// oldest first;
     /// `purge` the `DELETE` of subject `?1`'s rows whose id is not in `temp.keep`.
     pub const fn new(
         spec: &'static KindSpec,
@@ -171,7 +187,7 @@ impl Table {
 
     fn sql(&self) -> &TableSql {
         self.sql.get_or_init(|| {
-            let mut cols: Vec<&str> = self.spec.fields.to_vec();
+            let mut cols: Vec<&str> = self.spec.field_names().collect();
             if self.has_subject {
                 cols.push("subject_no");
             }
@@ -181,9 +197,13 @@ impl Table {
                 .collect::<Vec<_>>()
                 .join(", ");
             TableSql {
+                owner: format!(
+                    "SELECT subject_no FROM {} WHERE {} = ?1",
+                    self.table, self.spec.id_field
+                ),
                 select: format!(
                     "SELECT {} FROM {} WHERE {} = ?1",
-                    self.spec.fields.join(", "),
+                    self.spec.field_names().collect::<Vec<_>>().join(", "),
                     self.table,
                     self.spec.id_field
                 ),
@@ -205,7 +225,7 @@ impl Table {
         let row = stmt
             .query_row([id], |r| {
                 let mut m = Map::new();
-                for (i, col) in self.spec.fields.iter().enumerate() {
+                for (i, col) in self.spec.field_names().enumerate() {
                     let v = match r.get_ref(i)? {
                         ValueRef::Null => Value::Null,
                         ValueRef::Integer(n) => Value::from(n),
@@ -213,7 +233,7 @@ impl Table {
                         ValueRef::Text(t) => Value::from(String::from_utf8_lossy(t).into_owned()),
                         ValueRef::Blob(_) => Value::Null,
                     };
-                    m.insert((*col).to_owned(), v);
+                    m.insert(col.to_owned(), v);
                 }
                 Ok(Value::Object(m))
             })
@@ -231,8 +251,8 @@ impl Table {
     ) -> Result<bool> {
         let mut vals: Vec<SqlValue> =
             Vec::with_capacity(self.spec.fields.len() + 1 + derived.len());
-        for col in self.spec.fields {
-            vals.push(to_sql(obj.get(*col).unwrap_or(&Value::Null), col)?);
+        for col in self.spec.field_names() {
+            vals.push(to_sql(obj.get(col).unwrap_or(&Value::Null), col)?);
         }
         if self.has_subject {
             vals.push(SqlValue::Integer(subject_no));
@@ -241,6 +261,21 @@ impl Table {
         let n = tx
             .prepare_cached(&self.sql().insert)?
             .execute(rusqlite::params_from_iter(vals.iter()))?;
+        if n == 0 && self.has_subject {
+            // Already here: under this subject it is a repeat; under another, a record id reused
+            // across subjects, held rather than silently taken as a repeat.
+            let id = self.id(obj)?;
+            let held_by: Option<i64> = tx
+                .prepare_cached(&self.sql().owner)?
+                .query_row([id], |r| r.get(0))
+                .optional()?;
+            if held_by.is_some_and(|no| no != subject_no) {
+                return Err(Error::Storage(format!(
+                    "record {id} of {} belongs to another subject",
+                    self.spec.name
+                )));
+            }
+        }
         Ok(n == 1)
     }
 

@@ -80,6 +80,9 @@ impl Sync<'_> {
             ] {
                 set(tx, k, v)?;
             }
+            for k in self.kinds.iter() {
+                k.adopt(tx, &self.cx.author, &r.user_id)?;
+            }
             if Role::parse(&r.role) == Some(Role::Citizen) {
                 // The citizen's own record is the stream named by their user id.
                 tx.execute(

@@ -47,7 +47,7 @@ impl Sync<'_> {
                     // holds (the server keeps what it has as duplicates and regains what it lost).
                     tx.execute("UPDATE sync_stream SET after = 0", [])?;
                     for k in self.kinds.iter() {
-                        k.requeue(tx)?;
+                        k.requeue(tx, &self.cx.author)?;
                     }
                 }
                 set(tx, KEY_EPOCH, &resp.epoch)?;
@@ -124,8 +124,18 @@ fn apply_op(
             let payload: serde_json::Value =
                 serde_json::from_str(op.payload.get()).unwrap_or(serde_json::Value::Null);
             tx.prepare_cached("SAVEPOINT op")?.execute([])?;
+            // Checked again here with the same rules the server used: a record that fails
+            // them is kept aside with the reason, never stored (docs/sync.md, "Validation").
             let applied = match payload.as_object() {
-                Some(obj) => k.apply(tx, subject_no, obj, now_ms),
+                Some(obj) => {
+                    match polku_protocol::op::check_payload(k.spec(), &op.op_id, obj, now_ms) {
+                        Ok(()) => k.apply(tx, subject_no, obj, now_ms),
+                        Err(bad) => Err(crate::error::Error::Storage(format!(
+                            "{}: {}",
+                            bad.code, bad.reason
+                        ))),
+                    }
+                }
                 None => Err(crate::error::Error::Storage(
                     "payload is not an object".into(),
                 )),

@@ -93,8 +93,65 @@ CREATE TABLE audit (
 CREATE INDEX audit_by_subject ON audit (subject_id, at_ms);
 "#;
 
+/// Issue 9: an operation id is unique within its stream, not across streams (a device cannot
+/// learn that an id exists in a stream it may not see, nor block its owner's push); outcomes of
+/// refused pushes are kept per device (a refusal of one device never answers another's push);
+/// `owner` is the record an operation belongs to (`KindSpec::belongs_to`: a diary entry, a
+/// pathway enrollment), which must stay in one stream.
+const SCHEMA_V2: &str = r#"
+CREATE TABLE op_v2 (
+    stream         TEXT NOT NULL,
+    seq            INTEGER NOT NULL,
+    op_id          TEXT NOT NULL,
+    device_id      TEXT NOT NULL,
+    device_seq     INTEGER NOT NULL,
+    hlc            TEXT NOT NULL,
+    kind           TEXT NOT NULL,
+    schema_version INTEGER NOT NULL,
+    payload        TEXT NOT NULL,
+    received_ms    INTEGER NOT NULL,
+    future         INTEGER NOT NULL DEFAULT 0,
+    owner          TEXT,
+    PRIMARY KEY (stream, seq),
+    UNIQUE (stream, op_id)
+);
+INSERT INTO op_v2 (stream, seq, op_id, device_id, device_seq, hlc, kind, schema_version, payload, received_ms, future)
+    SELECT stream, seq, op_id, device_id, device_seq, hlc, kind, schema_version, payload, received_ms, future FROM op;
+DROP TABLE op;
+ALTER TABLE op_v2 RENAME TO op;
+CREATE INDEX op_by_owner ON op (owner, stream) WHERE owner IS NOT NULL;
+CREATE TABLE op_outcome_v2 (
+    device_id TEXT NOT NULL,
+    op_id     TEXT NOT NULL,
+    status    TEXT NOT NULL,
+    code      TEXT NOT NULL,
+    reason    TEXT NOT NULL,
+    PRIMARY KEY (device_id, op_id)
+);
+INSERT INTO op_outcome_v2 (device_id, op_id, status, code, reason)
+    SELECT device_id, op_id, status, code, reason FROM op_outcome;
+DROP TABLE op_outcome;
+ALTER TABLE op_outcome_v2 RENAME TO op_outcome;
+"#;
+
+/// The owner of every stored operation of a known kind, from the kind's own description.
+fn backfill_owners(tx: &Transaction<'_>) -> rusqlite_migration::HookResult {
+    for k in polku_protocol::op::KNOWN {
+        if let Some(field) = k.belongs_to {
+            tx.execute(
+                "UPDATE op SET owner = json_extract(payload, '$.' || ?1) WHERE kind = ?2",
+                params![field, k.name],
+            )?;
+        }
+    }
+    Ok(())
+}
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(SCHEMA_V1)])
+    Migrations::new(vec![
+        M::up(SCHEMA_V1),
+        M::up_with_hook(SCHEMA_V2, backfill_owners),
+    ])
 }
 
 pub struct SqliteStorage {
@@ -323,27 +380,21 @@ impl SqliteStorage {
             code: code.map(str::to_owned),
             reason,
         };
-        // A repeat gets the answer the first copy got.
-        if let Some((stream, seq)) = tx
-            .prepare_cached("SELECT stream, seq FROM op WHERE op_id = ?1")?
-            .query_row([&op.op_id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-            })
+        // A repeat gets the answer the first copy got. Ids are unique per stream: whether an id
+        // exists in a stream this device may not see is never told.
+        if let Some(seq) = tx
+            .prepare_cached("SELECT seq FROM op WHERE stream = ?1 AND op_id = ?2")?
+            .query_row([&op.stream, &op.op_id], |r| r.get::<_, i64>(0))
             .optional()?
         {
-            if stream == op.stream {
-                return Ok(result(OpStatus::Duplicate, Some(seq), None, None));
-            }
-            return Ok(result(
-                OpStatus::Rejected,
-                None,
-                Some("op_id_reused"),
-                Some("this operation id is already stored in another stream".into()),
-            ));
+            return Ok(result(OpStatus::Duplicate, Some(seq), None, None));
         }
+        // This device's own earlier refusal of the same operation (another device's never).
         if let Some((status, code, reason)) = tx
-            .prepare_cached("SELECT status, code, reason FROM op_outcome WHERE op_id = ?1")?
-            .query_row([&op.op_id], |r| {
+            .prepare_cached(
+                "SELECT status, code, reason FROM op_outcome WHERE device_id = ?1 AND op_id = ?2",
+            )?
+            .query_row([&auth.device_id, &op.op_id], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
@@ -370,7 +421,7 @@ impl SqliteStorage {
                       reason: String|
          -> ApiResult<OpResult> {
             tx.prepare_cached(
-                "INSERT OR REPLACE INTO op_outcome (op_id, device_id, status, code, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT OR REPLACE INTO op_outcome (device_id, op_id, status, code, reason) VALUES (?2, ?1, ?3, ?4, ?5)",
             )?
             .execute(params![
                 op.op_id,
@@ -388,8 +439,18 @@ impl SqliteStorage {
             })
         };
         let payload_text = op.payload.to_string();
-        if let Err(bad) = polku_protocol::op::check_op(&op, &payload_text) {
+        if let Err(bad) = polku_protocol::op::check_op(&op, &payload_text, now) {
             return refuse(OpStatus::Rejected, bad.code, bad.reason);
+        }
+        // Authorship is stamped, never claimed: a record names the user whose device sent it.
+        if let Some(author) = op.payload.get("author").and_then(|a| a.as_str()) {
+            if author != auth.user_id {
+                return refuse(
+                    OpStatus::Rejected,
+                    "forbidden_author",
+                    "author must be the user this device is enrolled as".into(),
+                );
+            }
         }
         if polku_protocol::op::care_team_only(&op.kind) && !auth.role.reads_others() {
             // A safety flag's acknowledgement is the care team's word that it was handled.
@@ -433,6 +494,24 @@ impl SqliteStorage {
                 "this device may not write to that subject".into(),
             );
         }
+        // A record that belongs to another (a version to its entry, an event to its enrollment)
+        // stays in that one's stream: no device moves another person's entry into its own.
+        let owner = polku_protocol::op::known(&op.kind)
+            .filter(|k| op.schema_version <= k.schema_version)
+            .and_then(|k| k.owner(op.payload.as_object()?))
+            .map(str::to_owned);
+        if let Some(owner) = &owner {
+            let elsewhere = tx
+                .prepare_cached("SELECT 1 FROM op WHERE owner = ?1 AND stream != ?2 LIMIT 1")?
+                .exists(params![owner, op.stream])?;
+            if elsewhere {
+                return refuse(
+                    OpStatus::Rejected,
+                    "foreign_record",
+                    "this record belongs to a record of another subject".into(),
+                );
+            }
+        }
         let future = Hlc::parse(&op.hlc)
             .is_some_and(|h| h.ms > (now.max(0) as u64).saturating_add(MAX_FORWARD_DRIFT_MS));
         tx.prepare_cached("INSERT OR IGNORE INTO stream (id, last_seq) VALUES (?1, 0)")?
@@ -443,8 +522,8 @@ impl SqliteStorage {
             )?
             .query_row([&op.stream], |r| r.get(0))?;
         tx.prepare_cached(
-            "INSERT INTO op (stream, seq, op_id, device_id, device_seq, hlc, kind, schema_version, payload, received_ms, future)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT INTO op (stream, seq, op_id, device_id, device_seq, hlc, kind, schema_version, payload, received_ms, future, owner)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?
         .execute(params![
             op.stream,
@@ -457,7 +536,8 @@ impl SqliteStorage {
             op.schema_version,
             payload_text,
             now,
-            future
+            future,
+            owner
         ])?;
         Ok(result(OpStatus::Applied, Some(seq), None, None))
     }

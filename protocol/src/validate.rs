@@ -2,10 +2,52 @@
 //! and "Glucose units"); where the reference leaves a limit open the choice is marked *open* here.
 //! Every error names the field, echoes the value typed and states the allowed range.
 
+use std::fmt;
+
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 
-use super::model::*;
-use crate::error::{Error, Result};
+use crate::entry::*;
+
+/// A value outside what a field allows: the field, the value as typed, the allowed range. The
+/// person who typed it sees it; the server returns it only to the device that sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub value: String,
+    pub allowed: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, value: impl ToString, allowed: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            value: value.to_string(),
+            allowed: allowed.into(),
+        }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid {}: {} (allowed: {})",
+            self.field, self.value, self.allowed
+        )
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+pub type Result<T, E = FieldError> = std::result::Result<T, E>;
+
+/// A UTC offset as stored (seconds east): whole minutes within ±14 h, the range real time zones
+/// use (UTC−12 to UTC+14).
+pub fn checked_offset(field: &str, seconds: i32) -> Result<FixedOffset> {
+    FixedOffset::east_opt(seconds)
+        .filter(|_| seconds % 60 == 0 && seconds.abs() <= 14 * 3600)
+        .ok_or_else(|| FieldError::new(field, seconds, "whole minutes between -50400 and 50400"))
+}
 
 pub const GLUCOSE_MMOL_L: (f64, f64) = (0.6, 33.3);
 pub const GLUCOSE_MG_DL: (f64, f64) = (10.0, 600.0);
@@ -32,7 +74,7 @@ pub fn glucose_reading(value: f64, unit: GlucoseUnit) -> Result<GlucoseReading> 
         GlucoseUnit::MgDl => (GLUCOSE_MG_DL.0, GLUCOSE_MG_DL.1, "mg/dL"),
     };
     if !value.is_finite() || value < lo || value > hi {
-        return Err(Error::validation(
+        return Err(FieldError::new(
             "glucose.value",
             format!("{value} {name}"),
             format!("{lo}–{hi} {name}; outside the meter range record LO or HI instead"),
@@ -54,10 +96,10 @@ pub fn entry(new: &NewEntry, at: DateTime<FixedOffset>, now: DateTime<Utc>) -> R
 }
 
 pub fn timestamp(field: &str, at: DateTime<FixedOffset>, now: DateTime<Utc>) -> Result<()> {
-    crate::time::checked_offset(field, at.offset().local_minus_utc())?;
+    checked_offset(field, at.offset().local_minus_utc())?;
     let latest = now + MAX_FUTURE;
     if at.with_timezone(&Utc) > latest {
-        return Err(Error::validation(
+        return Err(FieldError::new(
             field,
             at.to_rfc3339(),
             format!(
@@ -68,7 +110,7 @@ pub fn timestamp(field: &str, at: DateTime<FixedOffset>, now: DateTime<Utc>) -> 
     }
     let earliest = DateTime::parse_from_rfc3339("1900-01-01T00:00:00Z").expect("valid constant");
     if at < earliest {
-        return Err(Error::validation(
+        return Err(FieldError::new(
             field,
             at.to_rfc3339(),
             "1900-01-01 or later",
@@ -99,7 +141,7 @@ pub fn data(d: &EntryData, note: Option<&str>) -> Result<()> {
         EntryData::Mood { score } => int_range("mood.score", *score, MOOD, ""),
         EntryData::Note => match note {
             Some(n) if !n.trim().is_empty() => Ok(()),
-            _ => Err(Error::validation(
+            _ => Err(FieldError::new(
                 "note",
                 "(empty)",
                 "a note entry needs text",
@@ -115,7 +157,7 @@ fn glucose(g: &Glucose) -> Result<()> {
             || mmol_l < GLUCOSE_MG_DL.0 / MG_DL_PER_MMOL_L - 1e-9
             || mmol_l > GLUCOSE_MMOL_L.1 + 1e-9
         {
-            return Err(Error::validation(
+            return Err(FieldError::new(
                 "glucose.value",
                 format!("{mmol_l} mmol/L"),
                 "0.6–33.3 mmol/L; outside the meter range record LO or HI instead",
@@ -127,7 +169,7 @@ fn glucose(g: &Glucose) -> Result<()> {
             int_range("glucose.hours_after_meal", h, HOURS_AFTER_MEAL, "h")
         }
         (MealContext::AfterMeal, None) => Ok(()),
-        (_, Some(h)) => Err(Error::validation(
+        (_, Some(h)) => Err(FieldError::new(
             "glucose.hours_after_meal",
             h,
             "only with the after-meal context",
@@ -140,7 +182,7 @@ fn blood_pressure(bp: &BloodPressure) -> Result<()> {
     int_range("blood_pressure.systolic", bp.systolic, SYSTOLIC, "mmHg")?;
     int_range("blood_pressure.diastolic", bp.diastolic, DIASTOLIC, "mmHg")?;
     if bp.systolic <= bp.diastolic {
-        return Err(Error::validation(
+        return Err(FieldError::new(
             "blood_pressure.systolic",
             format!("{}/{} mmHg", bp.systolic, bp.diastolic),
             "systolic greater than diastolic",
@@ -160,7 +202,7 @@ where
 {
     match T::try_from(v) {
         Ok(t) => int_range(field, t, range, unit).map(|_| t),
-        Err(_) => Err(Error::validation(
+        Err(_) => Err(FieldError::new(
             field,
             format!("{v} {unit}").trim_end(),
             format!("{}–{} {unit}", range.0, range.1).trim_end(),
@@ -175,14 +217,14 @@ pub fn reason(r: &str) -> Result<()> {
 fn text(field: &str, s: &str, max: usize, required: bool) -> Result<()> {
     let n = s.chars().count();
     if required && s.trim().is_empty() {
-        return Err(Error::validation(
+        return Err(FieldError::new(
             field,
             "(empty)",
             format!("1–{max} characters"),
         ));
     }
     if n > max {
-        return Err(Error::validation(
+        return Err(FieldError::new(
             field,
             format!("{n} characters"),
             format!("at most {max} characters"),
@@ -193,7 +235,7 @@ fn text(field: &str, s: &str, max: usize, required: bool) -> Result<()> {
 
 fn float_range(field: &str, v: f64, (lo, hi): (f64, f64), unit: &str) -> Result<()> {
     if !v.is_finite() || v < lo || v > hi {
-        return Err(Error::validation(
+        return Err(FieldError::new(
             field,
             format!("{v} {unit}").trim_end(),
             format!("{lo}–{hi} {unit}").trim_end(),
@@ -209,7 +251,7 @@ fn int_range<T: PartialOrd + std::fmt::Display + Copy>(
     unit: &str,
 ) -> Result<()> {
     if v < lo || v > hi {
-        return Err(Error::validation(
+        return Err(FieldError::new(
             field,
             format!("{v} {unit}").trim_end(),
             format!("{lo}–{hi} {unit}").trim_end(),
@@ -227,17 +269,11 @@ mod tests {
         let now = chrono::Utc::now();
         let at = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00+15:00").unwrap();
         let e = timestamp("at", at, now).unwrap_err();
-        assert!(
-            matches!(&e, Error::Validation { field, .. } if field == "at"),
-            "{e}"
-        );
+        assert!(e.field == "at", "{e}");
     }
 
-    fn field_of(e: Error) -> String {
-        match e {
-            Error::Validation { field, .. } => field,
-            other => panic!("expected a validation error, got {other:?}"),
-        }
+    fn field_of(e: FieldError) -> String {
+        e.field
     }
 
     #[test]
