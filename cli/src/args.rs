@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use polku_core::diary::{Arm, BpSeries, GlucoseSource, GlucoseUnit, MealContext};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -277,15 +278,15 @@ pub enum AddKind {
     Glucose {
         /// The value in --unit, or LO / HI.
         value: String,
-        #[arg(long, value_enum, default_value = "mmol/L")]
-        unit: UnitArg,
-        #[arg(long, value_enum, default_value = "other")]
-        context: ContextArg,
+        #[arg(long, value_parser = closed(&GlucoseUnit::ALL, GlucoseUnit::as_str, &[("mmol", "mmol/L"), ("mgdl", "mg/dL")]), default_value = "mmol/L")]
+        unit: GlucoseUnit,
+        #[arg(long, value_parser = closed(&MealContext::ALL, MealContext::as_str, &[]), default_value = "other")]
+        context: MealContext,
         /// Hours since the meal (only with --context after-meal).
         #[arg(long, value_name = "N")]
         hours_after_meal: Option<i64>,
-        #[arg(long, value_enum, default_value = "meter")]
-        source: SourceArg,
+        #[arg(long, value_parser = closed(&GlucoseSource::ALL, GlucoseSource::as_str, &[]), default_value = "meter")]
+        source: GlucoseSource,
         #[command(flatten)]
         common: Common,
     },
@@ -295,11 +296,11 @@ pub enum AddKind {
         diastolic: i64,
         #[arg(long)]
         pulse: Option<i64>,
-        #[arg(long, value_enum)]
-        arm: Option<ArmArg>,
+        #[arg(long, value_parser = closed(&Arm::ALL, Arm::as_str, &[]))]
+        arm: Option<Arm>,
         /// Home-measurement series (default: from the time of day).
-        #[arg(long, value_enum)]
-        series: Option<SeriesArg>,
+        #[arg(long, value_parser = closed(&BpSeries::ALL, BpSeries::as_str, &[]))]
+        series: Option<BpSeries>,
         #[command(flatten)]
         common: Common,
     },
@@ -420,41 +421,35 @@ pub struct DemoArgs {
     pub seed: u64,
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum UnitArg {
-    #[value(name = "mmol/L", alias = "mmol")]
-    MmolL,
-    #[value(name = "mg/dL", alias = "mgdl")]
-    MgDl,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum ContextArg {
-    Fasting,
-    BeforeMeal,
-    AfterMeal,
-    Bedtime,
-    Night,
-    Other,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum SourceArg {
-    Meter,
-    Cgm,
-    Manual,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum ArmArg {
-    Left,
-    Right,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum SeriesArg {
-    Morning,
-    Evening,
+/// A parser for one of the core's closed vocabularies (`before_meal`, typed `before-meal` as well),
+/// listing its names in help and errors; `aliases` are (typed, name) pairs. One list: the core's.
+fn closed<T: Copy + Send + Sync + 'static>(
+    all: &'static [T],
+    name: fn(T) -> &'static str,
+    aliases: &'static [(&'static str, &'static str)],
+) -> clap::builder::ValueParser {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    let values = all.iter().map(move |v| {
+        let n = name(*v);
+        let shown: &'static str = Box::leak(n.replace('_', "-").into_boxed_str());
+        let mut p = PossibleValue::new(shown).alias(n);
+        for (typed, of) in aliases {
+            if *of == n {
+                p = p.alias(*typed);
+            }
+        }
+        p
+    });
+    let parser = PossibleValuesParser::new(values.collect::<Vec<_>>()).map(move |s: String| {
+        let s = aliases
+            .iter()
+            .find(|(typed, _)| *typed == s)
+            .map_or(s.replace('-', "_"), |(_, of)| (*of).to_owned());
+        *all.iter()
+            .find(|v| name(**v) == s)
+            .expect("clap admitted a listed value")
+    });
+    clap::builder::ValueParser::new(parser)
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]

@@ -402,8 +402,14 @@ fn sync_demo(
         .enable_all()
         .build()
         .map_err(|e| Error::Io(e.to_string()))?;
-    let storage =
-        std::sync::Arc::new(SqliteStorage::init(&home.join("server")).map_err(server_err)?);
+    // The server's key beside its data folder, never in it (docs/operations.md).
+    let server_key = polku_server::ServerKey::generate().map_err(server_err)?;
+    server_key
+        .write_new(&home.join("server.key"), &home.join("server"))
+        .map_err(server_err)?;
+    let storage = std::sync::Arc::new(
+        SqliteStorage::init(&home.join("server"), &server_key).map_err(server_err)?,
+    );
     let citizen = storage
         .create_user(Role::Citizen, "Aino (demo)")
         .map_err(server_err)?

@@ -23,24 +23,10 @@ pub fn new_entry(kind: &AddKind) -> Result<NewEntry, Error> {
         } => (
             RawData::Glucose {
                 reading: RawGlucose::parse("glucose.value", &value)?,
-                unit: match unit {
-                    UnitArg::MmolL => GlucoseUnit::MmolL,
-                    UnitArg::MgDl => GlucoseUnit::MgDl,
-                },
-                context: match context {
-                    ContextArg::Fasting => MealContext::Fasting,
-                    ContextArg::BeforeMeal => MealContext::BeforeMeal,
-                    ContextArg::AfterMeal => MealContext::AfterMeal,
-                    ContextArg::Bedtime => MealContext::Bedtime,
-                    ContextArg::Night => MealContext::Night,
-                    ContextArg::Other => MealContext::Other,
-                },
+                unit,
+                context,
                 hours_after_meal,
-                source: match source {
-                    SourceArg::Meter => GlucoseSource::Meter,
-                    SourceArg::Cgm => GlucoseSource::Cgm,
-                    SourceArg::Manual => GlucoseSource::Manual,
-                },
+                source,
             },
             common,
         ),
@@ -56,14 +42,8 @@ pub fn new_entry(kind: &AddKind) -> Result<NewEntry, Error> {
                 systolic,
                 diastolic,
                 pulse,
-                arm: arm.map(|a| match a {
-                    ArmArg::Left => Arm::Left,
-                    ArmArg::Right => Arm::Right,
-                }),
-                series: series.map(|s| match s {
-                    SeriesArg::Morning => BpSeries::Morning,
-                    SeriesArg::Evening => BpSeries::Evening,
-                }),
+                arm,
+                series,
             },
             common,
         ),

@@ -488,6 +488,7 @@ fn init(cli: &Cli, tz: chrono_tz::Tz) -> Result<(), Error> {
         .map_err(|e| Error::Io(format!("cannot create {}: {e}", home.display())))?;
     restrict_permissions(&home);
     let pass = passphrase(cli, true)?;
+    keys::check_new_passphrase(&pass)?;
     let key = keys::derive_from_passphrase(&pass, &salt, true)?;
     let p = open_db(&db, &key, tz)?;
     if cli.json {

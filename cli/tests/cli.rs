@@ -69,6 +69,34 @@ impl Home {
 }
 
 #[test]
+fn a_new_profile_needs_a_passphrase_of_some_strength() {
+    let h = Home(tempfile::tempdir().unwrap());
+    for weak in ["a", "correct", "aaaaaaaaaaaaaaaa", "abababababababab"] {
+        let out = h.cmd(weak).args(["--json", "init"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{weak}");
+        let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+        assert_eq!(err["error"]["field"], "passphrase", "{err}");
+        assert!(
+            err["error"]["allowed"]
+                .as_str()
+                .unwrap()
+                .contains("at least 12 characters"),
+            "{err}"
+        );
+        // The passphrase itself is never echoed: only its length.
+        assert!(
+            err["error"]["value"]
+                .as_str()
+                .unwrap()
+                .ends_with("different"),
+            "{err}"
+        );
+        assert!(!h.0.path().join("polku.db").exists(), "no profile was made");
+    }
+    assert!(h.run(&["init"]).status.success());
+}
+
+#[test]
 fn add_every_kind_list_edit_delete_history() {
     let h = Home::new();
     let at = "2026-11-20T08:00:00+02:00";

@@ -76,6 +76,8 @@ pub enum GlucoseUnit {
 }
 
 impl GlucoseUnit {
+    pub const ALL: [GlucoseUnit; 2] = [GlucoseUnit::MmolL, GlucoseUnit::MgDl];
+
     pub fn as_str(self) -> &'static str {
         match self {
             GlucoseUnit::MmolL => "mmol/L",
@@ -108,6 +110,15 @@ pub enum MealContext {
 }
 
 impl MealContext {
+    pub const ALL: [MealContext; 6] = [
+        MealContext::Fasting,
+        MealContext::BeforeMeal,
+        MealContext::AfterMeal,
+        MealContext::Bedtime,
+        MealContext::Night,
+        MealContext::Other,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             MealContext::Fasting => "fasting",
@@ -129,6 +140,12 @@ pub enum GlucoseSource {
 }
 
 impl GlucoseSource {
+    pub const ALL: [GlucoseSource; 3] = [
+        GlucoseSource::Meter,
+        GlucoseSource::Cgm,
+        GlucoseSource::Manual,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             GlucoseSource::Meter => "meter",
@@ -166,6 +183,17 @@ pub enum Arm {
     Right,
 }
 
+impl Arm {
+    pub const ALL: [Arm; 2] = [Arm::Left, Arm::Right];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arm::Left => "left",
+            Arm::Right => "right",
+        }
+    }
+}
+
 /// Käypä hoito home series: morning and evening double measurements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -175,6 +203,8 @@ pub enum BpSeries {
 }
 
 impl BpSeries {
+    pub const ALL: [BpSeries; 2] = [BpSeries::Morning, BpSeries::Evening];
+
     pub fn as_str(self) -> &'static str {
         match self {
             BpSeries::Morning => "morning",

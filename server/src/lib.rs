@@ -9,7 +9,7 @@ pub mod storage;
 use std::sync::Arc;
 
 pub use error::{ApiError, ApiResult};
-pub use storage::{Role, SqliteStorage, Storage};
+pub use storage::{KeySource, Role, ServerKey, SqliteStorage, Storage};
 
 /// Serves `storage` on `listener` until `shutdown` resolves.
 pub async fn serve(

@@ -1,19 +1,24 @@
 //! `polku-server`: run the sync server and administer it (users, enrollment codes, assignments,
 //! device revocation, the audit log). Admin commands work on the data folder directly.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use polku_server::{ApiError, Role, SqliteStorage, Storage};
+use polku_server::{ApiError, KeySource, Role, ServerKey, SqliteStorage, Storage};
 
 #[derive(Parser)]
 #[command(name = "polku-server", version, about = "Polku sync server")]
 struct Cli {
-    /// The server's data folder (database and key).
+    /// The server's data folder (the encrypted database).
     #[arg(long, global = true, default_value = "polku-server-data")]
     data: PathBuf,
+    /// The database key's file, outside the data folder and readable by this user only. Without
+    /// it: `$CREDENTIALS_DIRECTORY/polku-server.key` (systemd LoadCredential), else the
+    /// `POLKU_SERVER_KEY` environment variable (64 hex digits).
+    #[arg(long, global = true, env = "POLKU_SERVER_KEY_FILE")]
+    key_file: Option<PathBuf>,
     /// Print results as JSON.
     #[arg(long, global = true)]
     json: bool,
@@ -23,8 +28,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Create the data folder, its encryption key and database.
+    /// Create the data folder and its encrypted database, and a new key at --key-file (or use
+    /// POLKU_SERVER_KEY). Back the key up apart from the data.
     Init,
+    /// Re-encrypt the database under a new key written to --new-key-file (stop the server first;
+    /// start it again with the new key file).
+    Rekey {
+        #[arg(long)]
+        new_key_file: PathBuf,
+    },
     /// Serve the sync API. Plain HTTP: put TLS termination (a reverse proxy) in front in production.
     Serve {
         #[arg(long, default_value = "127.0.0.1:8440")]
@@ -73,10 +85,19 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json = cli.json;
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("polku-server: {e}");
+            if json {
+                // The same shape as the API's errors and the `polku` CLI's.
+                eprintln!(
+                    "{}",
+                    serde_json::json!({"error": {"code": e.code(), "message": e.to_string()}})
+                );
+            } else {
+                eprintln!("polku-server: {e}");
+            }
             ExitCode::from(match e {
                 ApiError::BadRequest { .. } | ApiError::TooLarge(_) => 2,
                 ApiError::NotFound(_) => 4,
@@ -86,8 +107,34 @@ fn main() -> ExitCode {
     }
 }
 
+/// Where the key comes from: the flag or its variable, systemd's credential, the environment.
+fn key_source(flag: Option<PathBuf>) -> Result<KeySource, ApiError> {
+    if let Some(path) = flag {
+        return Ok(KeySource::File(path));
+    }
+    if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
+        let path = Path::new(&dir).join("polku-server.key");
+        if path.exists() {
+            return Ok(KeySource::File(path));
+        }
+    }
+    if std::env::var_os("POLKU_SERVER_KEY").is_some() {
+        return Ok(KeySource::Env);
+    }
+    Err(ApiError::bad(
+        "no_key",
+        "the database key: name its file with --key-file PATH (or POLKU_SERVER_KEY_FILE, or systemd LoadCredential=polku-server.key), or set POLKU_SERVER_KEY (docs/operations.md)",
+    ))
+}
+
 fn run(cli: Cli) -> Result<(), ApiError> {
     let json = cli.json;
+    let source = key_source(cli.key_file.clone());
+    let key = || match &source {
+        Ok(s) => ServerKey::load(s, &cli.data),
+        Err(e) => Err(ApiError::bad("no_key", e.to_string())),
+    };
+    let open = || SqliteStorage::open(&cli.data, &key()?);
     let print = |v: serde_json::Value, text: String| {
         if json {
             println!("{v}");
@@ -97,14 +144,41 @@ fn run(cli: Cli) -> Result<(), ApiError> {
     };
     match cli.cmd {
         Cmd::Init => {
-            SqliteStorage::init(&cli.data)?;
+            let (key, kept) = match source? {
+                KeySource::File(path) => {
+                    let k = ServerKey::generate()?;
+                    k.write_new(&path, &cli.data)?;
+                    (k, path.display().to_string())
+                }
+                KeySource::Env => (
+                    ServerKey::load(&KeySource::Env, &cli.data)?,
+                    "POLKU_SERVER_KEY".to_owned(),
+                ),
+            };
+            SqliteStorage::init(&cli.data, &key)?;
             print(
-                serde_json::json!({"data": cli.data}),
-                format!("initialised {}", cli.data.display()),
+                serde_json::json!({"data": cli.data, "key": kept}),
+                format!(
+                    "initialised {}\nthe database key is in {kept}: back it up apart from the data folder (another medium or a password manager). Without it the data cannot be read; with it, a copy of the data folder can.",
+                    cli.data.display()
+                ),
+            );
+        }
+        Cmd::Rekey { new_key_file } => {
+            let new = ServerKey::generate()?;
+            SqliteStorage::rekey(&cli.data, &key()?, &new, &new_key_file)?;
+            print(
+                serde_json::json!({"data": cli.data, "key": new_key_file}),
+                format!(
+                    "re-encrypted {} under the new key in {}: start the server with --key-file {}, back the new key up, then destroy the old one",
+                    cli.data.display(),
+                    new_key_file.display(),
+                    new_key_file.display()
+                ),
             );
         }
         Cmd::Serve { listen } => {
-            let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(&cli.data)?);
+            let storage: Arc<dyn Storage> = Arc::new(open()?);
             let rt =
                 tokio::runtime::Runtime::new().map_err(|e| ApiError::Internal(e.to_string()))?;
             rt.block_on(async move {
@@ -126,14 +200,14 @@ fn run(cli: Cli) -> Result<(), ApiError> {
             })?;
         }
         Cmd::CreateUser { role, name } => {
-            let u = SqliteStorage::open(&cli.data)?.create_user(role, &name)?;
+            let u = open()?.create_user(role, &name)?;
             print(
                 serde_json::json!({"id": u.id}),
                 format!("{} {} {}", u.id, role.as_str(), u.name),
             );
         }
         Cmd::Invite { user, ttl_minutes } => {
-            let code = SqliteStorage::open(&cli.data)?.invite(
+            let code = open()?.invite(
                 &user,
                 std::time::Duration::from_secs(u64::from(ttl_minutes) * 60),
             )?;
@@ -146,35 +220,35 @@ fn run(cli: Cli) -> Result<(), ApiError> {
             professional,
             subject,
         } => {
-            SqliteStorage::open(&cli.data)?.assign(&professional, &subject)?;
+            open()?.assign(&professional, &subject)?;
             print(serde_json::json!({"assigned": true}), "assigned".into());
         }
         Cmd::Unassign {
             professional,
             subject,
         } => {
-            SqliteStorage::open(&cli.data)?.unassign(&professional, &subject)?;
+            open()?.unassign(&professional, &subject)?;
             print(
                 serde_json::json!({"assigned": false}),
                 "assignment ended".into(),
             );
         }
         Cmd::RevokeDevice { device } => {
-            SqliteStorage::open(&cli.data)?.revoke_device(&device)?;
+            open()?.revoke_device(&device)?;
             print(
                 serde_json::json!({"revoked": device}),
                 format!("revoked {device}"),
             );
         }
         Cmd::NewEpoch => {
-            let e = SqliteStorage::new_epoch(&cli.data)?;
+            let e = SqliteStorage::new_epoch(&cli.data, &key()?)?;
             print(
                 serde_json::json!({"epoch": e}),
                 format!("new epoch {e}: devices will re-upload what they hold"),
             );
         }
         Cmd::Audit { subject } => {
-            let rows = SqliteStorage::open(&cli.data)?.audit(&subject)?;
+            let rows = open()?.audit(&subject)?;
             if json {
                 println!("{}", serde_json::to_string(&rows)?);
             } else {

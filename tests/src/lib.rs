@@ -9,7 +9,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use polku_core::{DbKey, Polku};
-use polku_server::{Role, SqliteStorage, Storage};
+use polku_server::{KeySource, Role, ServerKey, SqliteStorage, Storage};
+
+/// The key of a test server's data folder `data`, in the file beside it (`<data>.key`), made on
+/// first use: outside the folder, as the server requires.
+pub fn server_key(data: &Path) -> ServerKey {
+    let path = data.with_extension("key");
+    if path.exists() {
+        return ServerKey::load(&KeySource::File(path), data).unwrap();
+    }
+    let k = ServerKey::generate().unwrap();
+    k.write_new(&path, data).unwrap();
+    k
+}
 
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -23,7 +35,8 @@ impl TestServer {
     /// Starts a fresh server on 127.0.0.1 with its own runtime thread.
     pub fn start() -> TestServer {
         let data = tempfile::tempdir().unwrap();
-        let storage = Arc::new(SqliteStorage::init(&data.path().join("server")).unwrap());
+        let dir = data.path().join("server");
+        let storage = Arc::new(SqliteStorage::init(&dir, &server_key(&dir)).unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (tx, rx) = std::sync::mpsc::channel();
         let s: Arc<dyn Storage> = storage.clone();

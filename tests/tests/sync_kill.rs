@@ -102,7 +102,7 @@ fn device_killed_during_sync_loses_and_duplicates_nothing() {
 /// for its process (the same address across restarts, as devices remember it).
 fn server_data(dir: &std::path::Path) -> (std::path::PathBuf, Vec<String>, String, String) {
     let data = dir.join("server");
-    let st = SqliteStorage::init(&data).unwrap();
+    let st = SqliteStorage::init(&data, &polku_e2e::server_key(&data)).unwrap();
     let citizen = st.create_user(Role::Citizen, "Aino").unwrap().id;
     let codes = (0..2)
         .map(|_| st.invite(&citizen, Duration::from_secs(600)).unwrap())
@@ -188,7 +188,7 @@ fn server_killed_during_pushes_keeps_every_acknowledged_operation() {
     let on_server = server_entries(&url, &codes[1]);
     assert_eq!(on_server, written, "seed {initial}");
     server.kill();
-    let st = SqliteStorage::open(&data).unwrap();
+    let st = SqliteStorage::open(&data, &polku_e2e::server_key(&data)).unwrap();
     assert_eq!(st.integrity_check().unwrap(), vec!["ok"]);
 }
 
@@ -235,7 +235,7 @@ fn server_restored_from_backup_regains_what_devices_hold() {
     // Disk lost: restore last night's backup, then give it a new epoch.
     std::fs::remove_dir_all(&data).unwrap();
     copy_dir(&backup, &data);
-    SqliteStorage::new_epoch(&data).unwrap();
+    SqliteStorage::new_epoch(&data, &polku_e2e::server_key(&data)).unwrap();
     let server = ServerProcess::start(&data, &addr);
     let r = device.sync().unwrap();
     assert!(r.pushed >= 1, "the late entry is uploaded again: {r:?}");

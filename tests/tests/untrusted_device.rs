@@ -45,7 +45,7 @@ fn outcomes(v: &Value) -> Vec<(String, String, String)> {
 /// or a database restored from such a one), to see what the devices make of it.
 fn store_unchecked(server: &TestServer, stream: &str, op: &Value) {
     let dir = server.data.path().join("server");
-    let key = std::fs::read_to_string(dir.join("server.key")).unwrap();
+    let key = std::fs::read_to_string(dir.with_extension("key")).unwrap();
     let c = rusqlite::Connection::open(dir.join("polku-server.db")).unwrap();
     c.execute_batch(&format!(
         "PRAGMA key = \"x'{}'\"; PRAGMA busy_timeout = 10000;",

@@ -78,6 +78,29 @@ pub fn hex(bytes: &[u8]) -> String {
 pub const PBKDF2_ITERATIONS: u32 = 600_000;
 const SALT_LEN: usize = 16;
 
+/// A passphrase a new profile's key may be derived from: at least 12 characters (OWASP ASVS 4.0,
+/// V2.1.1), and not one or a few characters repeated. A copied database can be attacked offline,
+/// so the passphrase is the only thing between it and the health data in it.
+pub fn check_new_passphrase(passphrase: &str) -> Result<()> {
+    let n = passphrase.chars().count();
+    let distinct = passphrase
+        .chars()
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    if n < MIN_PASSPHRASE_CHARS || distinct < 5 {
+        return Err(Error::validation(
+            "passphrase",
+            format!("{n} characters, {distinct} different"),
+            format!(
+                "at least {MIN_PASSPHRASE_CHARS} characters, not one or a few repeated (a few unrelated words make a good one)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub const MIN_PASSPHRASE_CHARS: usize = 12;
+
 /// Derives a key from a passphrase with PBKDF2-HMAC-SHA256; the random salt lives in `salt_path`
 /// (created on first use). The salt is not secret; losing it makes the database unopenable.
 pub fn derive_from_passphrase(passphrase: &str, salt_path: &Path, create: bool) -> Result<DbKey> {

@@ -32,16 +32,15 @@ impl Http {
     pub fn new(base: &str, token: Option<String>) -> Result<Http> {
         install_crypto_provider();
         let base = base.trim_end_matches('/').to_owned();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(Error::validation(
-                "server",
-                &base,
-                "an http:// or https:// address",
-            ));
-        }
-        let client = reqwest::Client::builder()
+        let plain = transport(&base)?;
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
-            .timeout(REQUEST_DEADLINE)
+            .timeout(REQUEST_DEADLINE);
+        if plain {
+            // Plain HTTP stays on this machine: no proxy from the environment sees it.
+            builder = builder.no_proxy();
+        }
+        let client = builder
             .build()
             .map_err(|e| Error::Network(format!("HTTP client: {e}")))?;
         Ok(Http {
@@ -103,7 +102,71 @@ impl Http {
     }
 }
 
+/// Whether `base` is a plain-HTTP address, which is allowed only to this machine: tokens and
+/// health data never cross a network in clear.
+fn transport(base: &str) -> Result<bool> {
+    const RULE: &str =
+        "an https:// address (plain http:// only to this machine: localhost, 127.0.0.1, ::1)";
+    let url = reqwest::Url::parse(base).map_err(|_| Error::validation("server", base, RULE))?;
+    match url.scheme() {
+        "https" => Ok(false),
+        "http" => {
+            let host = url.host_str().unwrap_or("");
+            let ip = host.trim_start_matches('[').trim_end_matches(']');
+            let loopback = host.eq_ignore_ascii_case("localhost")
+                || ip
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|a| a.is_loopback());
+            if loopback {
+                Ok(true)
+            } else {
+                Err(Error::validation("server", base, RULE))
+            }
+        }
+        _ => Err(Error::validation("server", base, RULE)),
+    }
+}
+
 fn network(e: reqwest::Error) -> Error {
+    if let Some(why) = tls_failure(&e) {
+        return Error::Network(why);
+    }
     // reqwest's message names the URL and the failure, never a body.
     Error::Network(e.without_url().to_string())
+}
+
+/// What a failed TLS handshake was about, in words a person can act on (not "error sending
+/// request"): the certificate's issuer unknown, its dates, its name.
+fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use rustls::CertificateError as C;
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            let what = match tls {
+                rustls::Error::InvalidCertificate(c) => match c {
+                    C::UnknownIssuer => "the server's certificate is not trusted: its issuer is unknown to this device".to_owned(),
+                    C::Expired | C::ExpiredContext { .. } => "the server's certificate has expired".to_owned(),
+                    C::NotValidYet | C::NotValidYetContext { .. } => "the server's certificate is not valid yet (or this device's clock is wrong)".to_owned(),
+                    C::NotValidForName | C::NotValidForNameContext { .. } => "the server's certificate is for another name than the address enrolled with".to_owned(),
+                    C::Revoked => "the server's certificate is revoked".to_owned(),
+                    other => {
+                        // The variant's name only (its context may be long byte lists).
+                        let name = format!("{other:?}");
+                        let name = name.split([' ', '(', '{']).next().unwrap_or("").to_owned();
+                        format!("the server's certificate is not trusted by this device ({name})")
+                    }
+                },
+                other => format!("the secure connection failed ({other})"),
+            };
+            return Some(format!("TLS: {what}"));
+        }
+        // An I/O error wrapping another hands on the wrapped one's source, not the wrapped one.
+        cur = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|e| e as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    None
 }

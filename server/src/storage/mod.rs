@@ -1,7 +1,10 @@
 //! What the HTTP handlers need from storage. SQLite (one encrypted file under `--data`) is the
 //! default; a PostgreSQL backend implements the same trait without touching the handlers.
 
+mod key;
 mod sqlite;
+
+pub use key::{KeySource, ServerKey};
 
 pub use sqlite::SqliteStorage;
 

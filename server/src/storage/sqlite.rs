@@ -1,5 +1,6 @@
-//! The SQLite backend: one SQLCipher file (`DATA/polku-server.db`, key in `DATA/server.key`,
-//! mode 0600), WAL with `synchronous = FULL`, so an operation answered "applied" survives a crash.
+//! The SQLite backend: one SQLCipher file (`DATA/polku-server.db`, mode 0600, its key kept outside
+//! the data folder: `key.rs`), WAL with `synchronous = FULL`, so an operation answered "applied"
+//! survives a crash.
 //!
 //! Per-stream sequence numbers come from a counter row updated in the same transaction that
 //! stores the operation (a global autoincrement can commit out of order and make a reader skip a
@@ -14,7 +15,7 @@ use ring::rand::SecureRandom;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use rusqlite_migration::{Migrations, M};
 
-use super::{AuditRecord, DeviceAuth, Role, Storage, User};
+use super::{AuditRecord, DeviceAuth, Role, ServerKey, Storage, User};
 use crate::error::{ApiError, ApiResult};
 
 const SCHEMA_V1: &str = r#"
@@ -163,7 +164,8 @@ pub fn db_path(data: &Path) -> PathBuf {
     data.join("polku-server.db")
 }
 
-fn key_path(data: &Path) -> PathBuf {
+/// Where versions before issue 9 kept the key: beside the data it protects.
+fn old_key_path(data: &Path) -> PathBuf {
     data.join("server.key")
 }
 
@@ -212,43 +214,59 @@ fn normalise_code(code: &str) -> String {
 }
 
 impl SqliteStorage {
-    /// Creates the data folder, its key and database. Refuses to touch an existing one.
-    pub fn init(data: &Path) -> ApiResult<SqliteStorage> {
+    /// Creates the data folder (mode 0700) and its database (0600), encrypted with `key`, which
+    /// the caller keeps outside the folder. Refuses to touch an existing one.
+    pub fn init(data: &Path, key: &ServerKey) -> ApiResult<SqliteStorage> {
         std::fs::create_dir_all(data)
             .map_err(|e| ApiError::Internal(format!("{}: {e}", data.display())))?;
-        let key = key_path(data);
-        if key.exists() || db_path(data).exists() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| ApiError::Internal(format!("{}: {e}", data.display())))?;
+        }
+        if old_key_path(data).exists() || db_path(data).exists() {
             return Err(ApiError::bad(
                 "already_initialised",
                 format!("{} already holds a Polku server", data.display()),
             ));
         }
-        write_secret(&key, &hex(&random_bytes::<32>()?))?;
-        Self::open(data)
+        // SQLite gives its -wal and -shm files the database file's mode.
+        super::key::write_private(&db_path(data), "")?;
+        Self::open(data, key)
     }
 
-    pub fn open(data: &Path) -> ApiResult<SqliteStorage> {
-        let key = std::fs::read_to_string(key_path(data)).map_err(|_| {
-            ApiError::bad(
+    pub fn open(data: &Path, key: &ServerKey) -> ApiResult<SqliteStorage> {
+        if old_key_path(data).exists() {
+            return Err(ApiError::bad(
+                "key_in_data_folder",
+                format!(
+                    "{} holds the database key beside the data: a copy of the folder would be a full breach. Move it out (e.g. `mv {} /etc/polku/server.key`) and start with --key-file /etc/polku/server.key (docs/operations.md)",
+                    data.display(),
+                    old_key_path(data).display()
+                ),
+            ));
+        }
+        if !db_path(data).exists() {
+            return Err(ApiError::bad(
                 "not_initialised",
                 format!(
-                    "{} holds no Polku server: run `polku-server init --data {}`",
+                    "{} holds no Polku server: run `polku-server init --data {} --key-file PATH`",
                     data.display(),
                     data.display()
                 ),
-            )
-        })?;
-        let key = key.trim();
-        if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ApiError::Internal("server.key is not 64 hex digits".into()));
+            ));
         }
         let mut conn = Connection::open(db_path(data))?;
-        conn.execute_batch(&format!("PRAGMA key = \"x'{key}'\";"))?;
+        conn.execute_batch(&format!("PRAGMA key = {};", key.pragma()))?;
         conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
             r.get::<_, i64>(0)
         })
         .map_err(|_| {
-            ApiError::Internal("the server database does not open with server.key".into())
+            ApiError::bad(
+                "wrong_key",
+                "the server database does not open with this key",
+            )
         })?;
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
@@ -283,12 +301,32 @@ impl SqliteStorage {
 
     /// Gives the database a new epoch: run after restoring a backup. Devices that see it read
     /// every stream again and upload everything they hold, so what the backup lacked comes back.
-    pub fn new_epoch(data: &Path) -> ApiResult<String> {
-        let s = Self::open(data)?;
+    pub fn new_epoch(data: &Path, key: &ServerKey) -> ApiResult<String> {
+        let s = Self::open(data, key)?;
         let e = uuid::Uuid::new_v4().to_string();
         s.lock()
             .execute("UPDATE meta SET value = ?1 WHERE key = 'epoch'", [&e])?;
         Ok(e)
+    }
+
+    /// Re-encrypts the database under `new` (the server stopped; restart it with the new key).
+    /// The new key is written to `new_file` first, so no moment exists when the data is under a
+    /// key the operator does not hold.
+    pub fn rekey(data: &Path, old: &ServerKey, new: &ServerKey, new_file: &Path) -> ApiResult<()> {
+        let s = Self::open(data, old)?;
+        new.write_new(new_file, data)?;
+        let c = s.lock();
+        // SQLCipher re-encrypts in rollback-journal mode; WAL again after.
+        c.query_row("PRAGMA journal_mode = DELETE", [], |r| {
+            r.get::<_, String>(0)
+        })?;
+        let out = c.execute_batch(&format!("PRAGMA rekey = {};", new.pragma()));
+        c.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))?;
+        if let Err(e) = out {
+            let _ = std::fs::remove_file(new_file);
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     /// `PRAGMA integrity_check` of the server database (["ok"] when sound).
@@ -541,23 +579,6 @@ impl SqliteStorage {
         ])?;
         Ok(result(OpStatus::Applied, Some(seq), None, None))
     }
-}
-
-fn write_secret(path: &Path, content: &str) -> ApiResult<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(path)
-        .map_err(|e| ApiError::Internal(format!("{}: {e}", path.display())))?;
-    f.write_all(content.as_bytes())
-        .and_then(|_| f.sync_all())
-        .map_err(|e| ApiError::Internal(format!("{}: {e}", path.display())))
 }
 
 impl Storage for SqliteStorage {

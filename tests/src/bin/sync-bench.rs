@@ -43,7 +43,13 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("serve") {
         // Child mode: the server, in its own process.
-        let storage = std::sync::Arc::new(SqliteStorage::open(Path::new(&args[2])).unwrap());
+        let storage = std::sync::Arc::new(
+            SqliteStorage::open(
+                Path::new(&args[2]),
+                &polku_e2e::server_key(Path::new(&args[2])),
+            )
+            .unwrap(),
+        );
         let r = tokio::runtime::Runtime::new().unwrap();
         r.block_on(async move {
             let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -84,7 +90,7 @@ fn main() {
     let data = tmp.path().join("server");
     const FLEET: usize = 200;
     let (codes, fleet) = {
-        let s = SqliteStorage::init(&data).unwrap();
+        let s = SqliteStorage::init(&data, &polku_e2e::server_key(&data)).unwrap();
         let c = s.create_user(Role::Citizen, "Bench").unwrap().id;
         let codes: Vec<String> = (0..3)
             .map(|_| s.invite(&c, Duration::from_secs(3600)).unwrap())

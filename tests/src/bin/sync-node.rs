@@ -15,8 +15,13 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("serve") => {
-            let storage: Arc<dyn Storage> =
-                Arc::new(SqliteStorage::open(Path::new(&args[2])).unwrap());
+            let storage: Arc<dyn Storage> = Arc::new(
+                SqliteStorage::open(
+                    Path::new(&args[2]),
+                    &polku_e2e::server_key(Path::new(&args[2])),
+                )
+                .unwrap(),
+            );
             let rt = tokio::runtime::Runtime::new().unwrap();
             rt.block_on(async move {
                 let l = tokio::net::TcpListener::bind(&args[3]).await.unwrap();
