@@ -319,18 +319,23 @@ pub fn check_payload(
             ),
         ));
     }
-    if let Some(extra) = obj
-        .keys()
-        .find(|key| !k.fields.iter().any(|f| f.name == *key))
-    {
+    let bad = |e: FieldError| invalid("invalid_payload", e.to_string());
+    let mut present = 0;
+    for f in k.fields {
+        let v = obj.get(f.name);
+        present += v.is_some() as usize;
+        check_field(f, v, now_ms).map_err(bad)?;
+    }
+    // Every key is one of the kind's fields (counted above; named only when one is not).
+    if present != obj.len() {
+        let extra = obj
+            .keys()
+            .find(|key| !k.fields.iter().any(|f| f.name == *key))
+            .map_or("?", |key| key.as_str());
         return Err(invalid(
             "invalid_payload",
             format!("field {extra} is not a field of {}", k.name),
         ));
-    }
-    let bad = |e: FieldError| invalid("invalid_payload", e.to_string());
-    for f in k.fields {
-        check_field(f, obj.get(f.name), now_ms).map_err(bad)?;
     }
     match k.check {
         Some(check) => check(obj).map_err(bad),

@@ -79,6 +79,18 @@ fn store_unchecked(server: &TestServer, stream: &str, op: &Value) {
     .unwrap();
 }
 
+/// The citizen's phone records a weight and uploads it.
+fn weigh_and_upload(team: &CareTeam) -> polku_core::diary::Entry {
+    let e = team
+        .phone
+        .polku
+        .diary()
+        .add(NewEntry::new(EntryData::Weight { kg: 70.0 }))
+        .unwrap();
+    team.phone.sync().unwrap();
+    e
+}
+
 /// The reasons a device holds received operations aside for.
 fn held_reasons(p: &polku_core::Polku) -> Vec<String> {
     p.store()
@@ -138,13 +150,7 @@ fn implausible_payloads_pushed_to_the_api_are_rejected_naming_the_field() {
 #[test]
 fn a_device_holds_what_an_unchecking_server_stored_instead_of_applying_it() {
     let team = CareTeam::new(Role::Professional);
-    let good = team
-        .phone
-        .polku
-        .diary()
-        .add(NewEntry::new(EntryData::Weight { kg: 70.0 }))
-        .unwrap();
-    team.phone.sync().unwrap();
+    let good = weigh_and_upload(&team);
     store_unchecked(
         &team.server,
         &team.citizen,
@@ -238,13 +244,7 @@ fn an_entry_stays_in_its_own_subjects_stream() {
     let a = &team.citizen;
     let b = team.server.user(Role::Citizen, "Bertta");
     team.server.storage.assign(&team.worker, &b).unwrap();
-    let entry = team
-        .phone
-        .polku
-        .diary()
-        .add(NewEntry::new(EntryData::Weight { kg: 70.0 }))
-        .unwrap();
-    team.phone.sync().unwrap();
+    let entry = weigh_and_upload(&team);
 
     // Through the API: a "version 2" of A's entry pushed into B's stream is refused.
     let api = Api::new(&team.server);
@@ -310,4 +310,28 @@ fn a_refused_operation_id_never_answers_another_devices_push() {
         (s.clone(), c.clone(), r.clone())
     };
     assert_eq!(shape(&v), shape(&fresh), "{v} vs {fresh}");
+}
+
+#[test]
+fn a_care_team_kind_is_refused_from_a_citizen_at_any_schema_version() {
+    let server = TestServer::start();
+    let api = Api::new(&server);
+    let citizen = server.user(Role::Citizen, "Aino");
+    let (token, _) = api.token(&server.code(&citizen));
+    for version in [1, 99] {
+        let id = uuid::Uuid::now_v7().to_string();
+        let ack = json!({
+            "op_id": id, "stream": citizen, "device_seq": version,
+            "hlc": format!("{:016x}-0000-test", polku_e2e::api::chrono_ms()),
+            "kind": "safety.ack", "schema_version": version,
+            "payload": {"id": id, "flag_id": uuid::Uuid::now_v7().to_string(), "note": "ok",
+                        "author": citizen, "acked_ms": polku_e2e::api::chrono_ms()}
+        });
+        let (_, v) = push(&api, &token, vec![ack]);
+        assert_eq!(
+            outcomes(&v)[0].1,
+            "forbidden_kind",
+            "version {version}: {v}"
+        );
+    }
 }

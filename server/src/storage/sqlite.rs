@@ -112,7 +112,7 @@ CREATE TABLE op_v2 (
     payload        TEXT NOT NULL,
     received_ms    INTEGER NOT NULL,
     future         INTEGER NOT NULL DEFAULT 0,
-    owner          TEXT,
+    owner          BLOB,
     PRIMARY KEY (stream, seq),
     UNIQUE (stream, op_id)
 );
@@ -120,7 +120,7 @@ INSERT INTO op_v2 (stream, seq, op_id, device_id, device_seq, hlc, kind, schema_
     SELECT stream, seq, op_id, device_id, device_seq, hlc, kind, schema_version, payload, received_ms, future FROM op;
 DROP TABLE op;
 ALTER TABLE op_v2 RENAME TO op;
-CREATE INDEX op_by_owner ON op (owner, stream) WHERE owner IS NOT NULL;
+CREATE INDEX op_by_owner ON op (owner) WHERE owner IS NOT NULL;
 CREATE TABLE op_outcome_v2 (
     device_id TEXT NOT NULL,
     op_id     TEXT NOT NULL,
@@ -137,15 +137,37 @@ ALTER TABLE op_outcome_v2 RENAME TO op_outcome;
 
 /// The owner of every stored operation of a known kind, from the kind's own description.
 fn backfill_owners(tx: &Transaction<'_>) -> rusqlite_migration::HookResult {
-    for k in polku_protocol::op::KNOWN {
-        if let Some(field) = k.belongs_to {
-            tx.execute(
-                "UPDATE op SET owner = json_extract(payload, '$.' || ?1) WHERE kind = ?2",
-                params![field, k.name],
-            )?;
+    let mut rows = Vec::new();
+    {
+        let mut stmt = tx.prepare("SELECT rowid, kind, payload FROM op")?;
+        let mut q = stmt.query([])?;
+        while let Some(r) = q.next()? {
+            let (kind, payload): (String, String) = (r.get(1)?, r.get(2)?);
+            let Some(spec) = polku_protocol::op::known(&kind) else {
+                continue;
+            };
+            let obj: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&payload).unwrap_or_default();
+            if let Some(owner) = spec.owner(&obj).and_then(owner_key) {
+                rows.push((r.get::<_, i64>(0)?, owner));
+            }
         }
     }
+    for (rowid, owner) in rows {
+        tx.execute(
+            "UPDATE op SET owner = ?1 WHERE rowid = ?2",
+            params![owner, rowid],
+        )?;
+    }
     Ok(())
+}
+
+/// An owner as stored: the 16 bytes of its UUID (one stored per operation, so kept small: a
+/// push writes it and its index entry for every record).
+fn owner_key(id: &str) -> Option<Vec<u8>> {
+    uuid::Uuid::parse_str(id)
+        .ok()
+        .map(|u| u.as_bytes().to_vec())
 }
 
 fn migrations() -> Migrations<'static> {
@@ -490,7 +512,9 @@ impl SqliteStorage {
                 );
             }
         }
-        if polku_protocol::op::care_team_only(&op.kind) && !auth.role.reads_others() {
+        // Whatever its schema version: a newer version of a care-team kind is still one.
+        let spec = polku_protocol::op::known(&op.kind);
+        if spec.is_some_and(|k| k.care_team_only) && !auth.role.reads_others() {
             // A safety flag's acknowledgement is the care team's word that it was handled.
             return refuse(
                 OpStatus::Rejected,
@@ -534,10 +558,10 @@ impl SqliteStorage {
         }
         // A record that belongs to another (a version to its entry, an event to its enrollment)
         // stays in that one's stream: no device moves another person's entry into its own.
-        let owner = polku_protocol::op::known(&op.kind)
+        let owner = spec
             .filter(|k| op.schema_version <= k.schema_version)
             .and_then(|k| k.owner(op.payload.as_object()?))
-            .map(str::to_owned);
+            .and_then(owner_key);
         if let Some(owner) = &owner {
             let elsewhere = tx
                 .prepare_cached("SELECT 1 FROM op WHERE owner = ?1 AND stream != ?2 LIMIT 1")?
