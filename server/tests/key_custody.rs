@@ -63,20 +63,15 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn create_user(data: &Path, key: &Path, name: &str) -> Run {
-    server(
-        &[
-            "--data",
-            s(data),
-            "--key-file",
-            s(key),
-            "create-user",
-            "--role",
-            "citizen",
-            "--name",
-            name,
-        ],
-        &[],
-    )
+    create_user_with(data, &["--key-file", s(key)], name, &[])
+}
+
+/// `create-user` with the key named by `key_args` and `env`.
+fn create_user_with(data: &Path, key_args: &[&str], name: &str, env: &[(&str, &str)]) -> Run {
+    let mut args = vec!["--data", s(data)];
+    args.extend_from_slice(key_args);
+    args.extend(["create-user", "--role", "citizen", "--name", name]);
+    server(&args, env)
 }
 
 #[test]
@@ -185,41 +180,13 @@ fn a_key_inside_the_data_folder_or_readable_by_others_is_refused() {
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     // The variable and systemd's credential folder name the same file.
-    assert_eq!(
-        server(
-            &[
-                "--data",
-                s(&data),
-                "create-user",
-                "--role",
-                "citizen",
-                "--name",
-                "A"
-            ],
-            &[("POLKU_SERVER_KEY_FILE", s(&key))]
-        )
-        .code,
-        0
-    );
+    let by_var = create_user_with(&data, &[], "A", &[("POLKU_SERVER_KEY_FILE", s(&key))]);
+    assert_eq!(by_var.code, 0, "{}", by_var.stderr);
     let creds = dir.path().join("creds");
     std::fs::create_dir_all(&creds).unwrap();
     std::fs::copy(&key, creds.join("polku-server.key")).unwrap();
-    assert_eq!(
-        server(
-            &[
-                "--data",
-                s(&data),
-                "create-user",
-                "--role",
-                "citizen",
-                "--name",
-                "B"
-            ],
-            &[("CREDENTIALS_DIRECTORY", s(&creds))]
-        )
-        .code,
-        0
-    );
+    let by_credential = create_user_with(&data, &[], "B", &[("CREDENTIALS_DIRECTORY", s(&creds))]);
+    assert_eq!(by_credential.code, 0, "{}", by_credential.stderr);
 
     // A data folder of the old layout, its key beside the data, is refused with the way out.
     std::fs::copy(&key, &inside).unwrap();

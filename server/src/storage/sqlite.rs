@@ -929,3 +929,56 @@ impl Storage for SqliteStorage {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A county's database from before issue 9 is upgraded in place: every stored operation of a
+    /// kind that belongs to a record gets that record's owner, and refusals keep their device.
+    #[test]
+    fn an_upgraded_database_knows_the_owner_of_every_operation() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let key = ServerKey::generate().unwrap();
+        let entry = uuid::Uuid::now_v7();
+        {
+            let mut c = Connection::open(db_path(&data)).unwrap();
+            c.execute_batch(&format!("PRAGMA key = {};", key.pragma()))
+                .unwrap();
+            Migrations::new(vec![M::up(SCHEMA_V1)])
+                .to_latest(&mut c)
+                .unwrap();
+            let payload = serde_json::json!({"version_id": "v", "entry_id": entry.to_string()});
+            c.execute(
+                "INSERT INTO op (stream, seq, op_id, device_id, device_seq, hlc, kind, schema_version, payload, received_ms)
+                 VALUES ('s', 1, 'o1', 'd', 1, 'h', 'diary.entry_version', 1, ?1, 0),
+                        ('s', 2, 'o3', 'd', 2, 'h', 'questionnaire.response', 1, '{}', 0)",
+                [payload.to_string()],
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO op_outcome (op_id, device_id, status, code, reason) VALUES ('o2', 'd', 'rejected', 'x', 'y')",
+                [],
+            )
+            .unwrap();
+        }
+        let st = SqliteStorage::open(&data, &key).unwrap();
+        let c = st.lock();
+        let owner = |op: &str| -> Option<Vec<u8>> {
+            c.query_row("SELECT owner FROM op WHERE op_id = ?1", [op], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(owner("o1"), Some(entry.as_bytes().to_vec()));
+        assert_eq!(owner("o3"), None, "a response belongs to no other record");
+        let kept: i64 = c
+            .query_row(
+                "SELECT count(*) FROM op_outcome WHERE device_id = 'd' AND op_id = 'o2'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(kept, 1);
+    }
+}
