@@ -84,16 +84,24 @@ impl PolkuClient {
 impl PolkuClient {
     /// Enrolls this device with the server using the one-time code from the care team and
     /// returns the profile reopened under the server identity (use it instead of this one).
+    /// `pinned_ca_pem`: trust only this CA (PEM) for the server, for a county running its own.
+    #[uniffi::method(default(pinned_ca_pem = None))]
     pub async fn enroll(
         &self,
         server: String,
         code: String,
         device_name: Option<String>,
+        pinned_ca_pem: Option<String>,
     ) -> Result<Arc<PolkuClient>> {
         let e = self
             .inner
             .sync()
-            .enroll(&server, &code, device_name.as_deref())
+            .enroll_with_ca(
+                &server,
+                &code,
+                device_name.as_deref(),
+                pinned_ca_pem.as_deref(),
+            )
             .await;
         e?;
         let r = self.reopen.clone();

@@ -75,6 +75,10 @@ pub enum Command {
         /// A name for this device in the server's device list.
         #[arg(long)]
         device_name: Option<String>,
+        /// Trust only this CA certificate (PEM file) for the server, now and on every sync: for
+        /// a county that runs its own certificate authority.
+        #[arg(long)]
+        ca_file: Option<std::path::PathBuf>,
     },
     /// Upload what this device wrote and download what it may see (`sync status` to inspect).
     Sync {

@@ -101,9 +101,25 @@ fn run(cli: &Cli) -> Result<(), Error> {
             server,
             code,
             device_name,
+            ca_file,
         } => {
+            let ca = match ca_file {
+                Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                    polku_core::Error::validation(
+                        "ca-file",
+                        path.display().to_string(),
+                        format!("a readable PEM file ({e})"),
+                    )
+                })?),
+                None => None,
+            };
             let p = open_profile(cli, tz)?;
-            let e = runtime()?.block_on(p.sync().enroll(server, code, device_name.as_deref()))?;
+            let e = runtime()?.block_on(p.sync().enroll_with_ca(
+                server,
+                code,
+                device_name.as_deref(),
+                ca.as_deref(),
+            ))?;
             if cli.json {
                 println!("{}", serde_json::to_string(&e)?);
             } else {

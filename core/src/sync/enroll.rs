@@ -12,6 +12,8 @@ use crate::error::{Error, Result};
 
 pub(super) const KEY_SERVER: &str = "sync.server";
 pub(super) const KEY_TOKEN: &str = "sync.token";
+/// The county CA the device pins for its server (PEM), when enrolled with one.
+const KEY_PINNED_CA: &str = "sync.pinned_ca";
 const KEY_DEVICE: &str = "sync.device_id";
 const KEY_USER: &str = "sync.user_id";
 const KEY_NAME: &str = "sync.name";
@@ -43,6 +45,18 @@ impl Sync<'_> {
         code: &str,
         device_name: Option<&str>,
     ) -> Result<Enrollment> {
+        self.enroll_with_ca(server, code, device_name, None).await
+    }
+
+    /// [`Sync::enroll`] trusting only `pinned_ca` (PEM) for the server's certificate, now and
+    /// on every later sync: for a county that runs its own certificate authority.
+    pub async fn enroll_with_ca(
+        &self,
+        server: &str,
+        code: &str,
+        device_name: Option<&str>,
+        pinned_ca: Option<&str>,
+    ) -> Result<Enrollment> {
         let code = code.trim();
         if code.is_empty() || code.len() > 64 {
             return Err(Error::validation(
@@ -56,7 +70,7 @@ impl Sync<'_> {
                 "this device is already enrolled; a profile enrolls once".into(),
             ));
         }
-        let http = http::Http::new(server, None)?;
+        let http = http::Http::new(server, None, pinned_ca)?;
         let (r, _): (EnrollResponse, usize) = http
             .post(
                 "/v1/enroll",
@@ -79,6 +93,9 @@ impl Sync<'_> {
                 ("author_id", r.user_id.as_str()),
             ] {
                 set(tx, k, v)?;
+            }
+            if let Some(pem) = pinned_ca {
+                set(tx, KEY_PINNED_CA, pem)?;
             }
             for k in self.kinds.iter() {
                 k.adopt(tx, &self.cx.author, &r.user_id)?;
@@ -125,13 +142,16 @@ impl Sync<'_> {
     }
 
     pub(super) fn http(&self) -> Result<http::Http> {
-        let (server, token) = self
-            .cx
-            .store
-            .read(|c| Ok((get(c, KEY_SERVER)?, get(c, KEY_TOKEN)?)))?;
+        let (server, token, pinned) = self.cx.store.read(|c| {
+            Ok((
+                get(c, KEY_SERVER)?,
+                get(c, KEY_TOKEN)?,
+                get(c, KEY_PINNED_CA)?,
+            ))
+        })?;
         let (Some(server), Some(token)) = (server, token) else {
             return Err(Error::NotEnrolled);
         };
-        http::Http::new(&server, Some(token))
+        http::Http::new(&server, Some(token), pinned.as_deref())
     }
 }

@@ -29,7 +29,9 @@ pub fn install_crypto_provider() {
 }
 
 impl Http {
-    pub fn new(base: &str, token: Option<String>) -> Result<Http> {
+    /// A transport to `base`. With `pinned_ca` (PEM), only that CA is trusted for the server's
+    /// certificate, not the platform's roots: for a county that runs its own CA.
+    pub fn new(base: &str, token: Option<String>, pinned_ca: Option<&str>) -> Result<Http> {
         install_crypto_provider();
         let base = base.trim_end_matches('/').to_owned();
         let plain = transport(&base)?;
@@ -39,6 +41,9 @@ impl Http {
         if plain {
             // Plain HTTP stays on this machine: no proxy from the environment sees it.
             builder = builder.no_proxy();
+        }
+        if let Some(pem) = pinned_ca {
+            builder = builder.tls_certs_only(pinned_certs(pem)?);
         }
         let client = builder
             .build()
@@ -100,6 +105,18 @@ impl Http {
         })?;
         Ok((a, body.len()))
     }
+}
+
+/// The CA certificates of a PEM text, or a validation error naming the field.
+pub(crate) fn pinned_certs(pem: &str) -> Result<Vec<reqwest::Certificate>> {
+    const RULE: &str = "the county CA's certificate(s) in PEM (-----BEGIN CERTIFICATE-----)";
+    let summary = || format!("{} bytes of text", pem.len());
+    let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+        .map_err(|_| Error::validation("ca", summary(), RULE))?;
+    if certs.is_empty() || !pem.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(Error::validation("ca", summary(), RULE));
+    }
+    Ok(certs)
 }
 
 /// Whether `base` is a plain-HTTP address, which is allowed only to this machine: tokens and
