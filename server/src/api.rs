@@ -1,23 +1,43 @@
-//! HTTP routes. Bodies are read as bytes under a size limit and decoded by [`decode`], so every
-//! malformed or oversized request gets a typed 4xx (never a 500) and the decoder can be fuzzed.
+//! HTTP routes. A request is authenticated from its headers before its body is read; the body
+//! is then read under a size limit and a deadline and decoded by [`decode`], so every malformed,
+//! oversized or stalled request gets a typed 4xx (never a 500) and the decoder can be fuzzed.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
+use http_body_util::{BodyExt, Limited};
 use polku_protocol::wire::*;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ApiResult};
-use crate::storage::{DeviceAuth, Storage};
+use crate::limits::{Attempter, Attempts, Limits};
+use crate::storage::{AuthFailure, DeviceAuth, Storage};
 
 type Db = Arc<dyn Storage>;
 
-pub fn router(storage: Db) -> Router {
+/// The client's address, put on every request by the accept loop (`listen`): the peer's, or
+/// what a trusted proxy says in `X-Forwarded-For`.
+#[derive(Debug, Clone, Copy)]
+pub struct Source(pub IpAddr);
+
+#[derive(Clone)]
+struct App {
+    db: Db,
+    attempts: Arc<Attempts>,
+    limits: Arc<Limits>,
+}
+
+pub fn router(storage: Db, limits: Arc<Limits>) -> Router {
+    let app = App {
+        db: storage,
+        attempts: Arc::new(Attempts::new(&limits)),
+        limits,
+    };
     Router::new()
         .route("/v1/health", get(health))
         .route("/v1/enroll", post(enroll))
@@ -25,20 +45,22 @@ pub fn router(storage: Db) -> Router {
         .route("/v1/push", post(push))
         .route("/v1/pull", post(pull))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
-        // Bodies over the limit are cut by `decode`'s own check; axum's is a backstop.
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES + 1))
-        .with_state(storage)
+        .with_state(app)
 }
 
 /// Decodes a request body: size, JSON syntax and shape, each with its own stable code.
 pub fn decode<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     if body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::TooLarge(format!(
-            "the body is {} bytes; at most {MAX_BODY_BYTES} allowed",
-            body.len()
-        )));
+        return Err(too_large());
     }
-    serde_json::from_slice(body).map_err(|e| {
+    // UTF-8 is checked once for the whole body here, not string by string while parsing.
+    let text = std::str::from_utf8(body).map_err(|e| {
+        ApiError::bad(
+            "malformed_json",
+            format!("request body: not UTF-8 at byte {}", e.valid_up_to()),
+        )
+    })?;
+    serde_json::from_str(text).map_err(|e| {
         // serde's message names the line, column and expected shape and may quote a value of the
         // request: it goes back only to the device that sent it, and 4xx answers are not logged.
         let code = match e.classify() {
@@ -49,15 +71,98 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     })
 }
 
-/// The raw body, or a typed error when it was over the limit or broke off.
-fn body(b: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
-    b.map_err(|e| {
-        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge(format!("the body is over {MAX_BODY_BYTES} bytes"))
-        } else {
-            ApiError::bad("unreadable_body", "the request body could not be read")
+fn too_large() -> ApiError {
+    ApiError::TooLarge(format!("the body is over {MAX_BODY_BYTES} bytes"))
+}
+
+impl App {
+    /// Reads a body of at most [`MAX_BODY_BYTES`] within the body deadline. A declared length
+    /// over the limit is refused before a byte of it is read.
+    async fn body(&self, headers: &HeaderMap, body: Body) -> ApiResult<Bytes> {
+        let declared = headers
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+            return Err(too_large());
         }
-    })
+        let read = Limited::new(body, MAX_BODY_BYTES).collect();
+        match tokio::time::timeout(self.limits.body_timeout, read).await {
+            Err(_) => Err(ApiError::Timeout(format!(
+                "the request body did not arrive within {} s",
+                self.limits.body_timeout.as_secs()
+            ))),
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+            Ok(Err(_)) => Err(ApiError::bad(
+                "unreadable_body",
+                "the request body could not be read",
+            )),
+            Ok(Ok(c)) => Ok(c.to_bytes()),
+        }
+    }
+
+    /// Runs `attempt` unless `who` is locked out; a refusal of the attempt is counted, logged
+    /// (where from and why, never the code or token) and may lock `who` out.
+    async fn attempt<T: Send + 'static>(
+        &self,
+        kind: &'static str,
+        who: Vec<Attempter>,
+        source: IpAddr,
+        attempt: impl FnOnce(&Db) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        self.attempts.admit(&who)?;
+        let app = self.clone();
+        blocking(move || {
+            let result = attempt(&app.db);
+            if let Err(ApiError::Unauthorized { code, .. }) = &result {
+                let log = |code: &str, detail: Option<String>| {
+                    app.db.record_failure(&AuthFailure {
+                        at: String::new(),
+                        source: source.to_string(),
+                        attempt: kind.to_owned(),
+                        code: code.to_owned(),
+                        detail,
+                    })
+                };
+                log(code, None)?;
+                for w in app.attempts.failed(&who) {
+                    log(
+                        "locked_out",
+                        Some(format!(
+                            "{} locked out for {} s",
+                            w.describe(),
+                            app.limits.lockout.as_secs()
+                        )),
+                    )?;
+                }
+            }
+            result
+        })
+        .await
+    }
+
+    async fn auth(&self, source: IpAddr, headers: &HeaderMap) -> ApiResult<DeviceAuth> {
+        let token = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() <= 128)
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "unauthorized",
+                    "a device token is required (Authorization: Bearer …)",
+                )
+            })?
+            .to_owned();
+        self.attempt(
+            "token",
+            vec![Attempter::Authenticating(source)],
+            source,
+            move |db| db.authenticate(&token),
+        )
+        .await
+    }
 }
 
 /// Runs blocking storage work off the async workers.
@@ -69,60 +174,59 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::Internal(format!("task: {e}")))?
 }
 
-async fn auth(db: &Db, headers: &HeaderMap) -> ApiResult<DeviceAuth> {
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty() && t.len() <= 128)
-        .ok_or_else(|| {
-            ApiError::unauthorized(
-                "unauthorized",
-                "a device token is required (Authorization: Bearer …)",
-            )
-        })?
-        .to_owned();
-    let db = db.clone();
-    blocking(move || db.authenticate(&token)).await
-}
-
-async fn health(State(db): State<Db>) -> ApiResult<Json<serde_json::Value>> {
+async fn health(State(app): State<App>) -> ApiResult<Json<serde_json::Value>> {
     Ok(Json(
-        serde_json::json!({"status": "ok", "epoch": db.epoch()?}),
+        serde_json::json!({"status": "ok", "epoch": app.db.epoch()?}),
     ))
 }
 
 async fn enroll(
-    State(db): State<Db>,
-    raw: Result<Bytes, BytesRejection>,
+    State(app): State<App>,
+    Extension(Source(source)): Extension<Source>,
+    req: Request,
 ) -> ApiResult<Json<EnrollResponse>> {
-    let req: EnrollRequest = decode(&body(raw)?)?;
+    // A locked-out address is refused before its body is read.
+    app.attempts.admit(&[Attempter::Enrolling(source)])?;
+    let (parts, body) = req.into_parts();
+    let req: EnrollRequest = decode(&app.body(&parts.headers, body).await?)?;
     if req.code.len() > 64 {
         return Err(ApiError::bad(
             "invalid_code",
             "the code is at most 64 characters",
         ));
     }
+    let who = std::iter::once(Attempter::Enrolling(source))
+        .chain(Attempter::code_prefix(&req.code))
+        .collect();
     Ok(Json(
-        blocking(move || db.enroll(&req.code, req.device_name.as_deref())).await?,
+        app.attempt("enroll", who, source, move |db| {
+            db.enroll(&req.code, req.device_name.as_deref())
+        })
+        .await?,
     ))
 }
 
-async fn subjects(State(db): State<Db>, headers: HeaderMap) -> ApiResult<Json<SubjectsResponse>> {
-    let who = auth(&db, &headers).await?;
+async fn subjects(
+    State(app): State<App>,
+    Extension(Source(source)): Extension<Source>,
+    headers: HeaderMap,
+) -> ApiResult<Json<SubjectsResponse>> {
+    let who = app.auth(source, &headers).await?;
+    let db = app.db.clone();
     Ok(Json(SubjectsResponse {
         subjects: blocking(move || db.subjects(&who)).await?,
     }))
 }
 
 async fn push(
-    State(db): State<Db>,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
+    State(app): State<App>,
+    Extension(Source(source)): Extension<Source>,
+    req: Request,
 ) -> ApiResult<Json<PushResponse>> {
-    let who = auth(&db, &headers).await?;
-    let req: PushRequest = decode(&body(raw)?)?;
+    let (parts, body) = req.into_parts();
+    let who = app.auth(source, &parts.headers).await?;
+    let req: PushRequest = decode(&app.body(&parts.headers, body).await?)?;
+    let db = app.db.clone();
     let epoch = db.epoch()?;
     let results = blocking(move || db.push(&who, req.ops)).await?;
     Ok(Json(PushResponse {
@@ -133,17 +237,19 @@ async fn push(
 }
 
 async fn pull(
-    State(db): State<Db>,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
+    State(app): State<App>,
+    Extension(Source(source)): Extension<Source>,
+    req: Request,
 ) -> ApiResult<Json<PullResponse>> {
-    let who = auth(&db, &headers).await?;
-    let req: PullRequest = decode(&body(raw)?)?;
+    let (parts, body) = req.into_parts();
+    let who = app.auth(source, &parts.headers).await?;
+    let req: PullRequest = decode(&app.body(&parts.headers, body).await?)?;
     if req.streams.len() > 10_000 {
         return Err(ApiError::bad(
             "too_many_streams",
             "at most 10 000 stream cursors per pull",
         ));
     }
+    let db = app.db.clone();
     Ok(Json(blocking(move || db.pull(&who, req)).await?))
 }

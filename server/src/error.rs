@@ -18,6 +18,12 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     TooLarge(String),
+    /// Too many failed enrollment or token attempts: refused until the lockout ends.
+    #[error("too many failed attempts from this address or for this code; try again in {retry_after_s} s")]
+    TooManyAttempts { retry_after_s: u64 },
+    /// The client took too long to send its request.
+    #[error("{0}")]
+    Timeout(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -46,6 +52,8 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -56,6 +64,8 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::TooLarge(_) => "body_too_large",
+            ApiError::TooManyAttempts { .. } => "too_many_attempts",
+            ApiError::Timeout(_) => "request_timeout",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -85,6 +95,11 @@ impl IntoResponse for ApiError {
                 message: self.to_string(),
             },
         };
-        (status, axum::Json(body)).into_response()
+        let mut resp = (status, axum::Json(body)).into_response();
+        if let ApiError::TooManyAttempts { retry_after_s } = self {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, retry_after_s.into());
+        }
+        resp
     }
 }

@@ -4,20 +4,38 @@
 
 pub mod api;
 pub mod error;
+pub mod limits;
+mod listen;
 pub mod storage;
 
 use std::sync::Arc;
 
 pub use error::{ApiError, ApiResult};
+pub use limits::Limits;
 pub use storage::{KeySource, Role, ServerKey, SqliteStorage, Storage};
 
-/// Serves `storage` on `listener` until `shutdown` resolves.
+/// Serves `storage` on `listener` with the default [`Limits`] until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     storage: Arc<dyn Storage>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, api::router(storage))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(listener, storage, Limits::default(), shutdown).await
+}
+
+/// Serves `storage` on `listener` under `limits` until `shutdown` resolves.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    storage: Arc<dyn Storage>,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limits = Arc::new(limits);
+    listen::serve(
+        listener,
+        api::router(storage, limits.clone()),
+        limits,
+        shutdown,
+    )
+    .await
 }

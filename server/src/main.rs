@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use polku_server::{ApiError, KeySource, Role, ServerKey, SqliteStorage, Storage};
+use polku_server::{ApiError, KeySource, Limits, Role, ServerKey, SqliteStorage, Storage};
 
 #[derive(Parser)]
 #[command(name = "polku-server", version, about = "Polku sync server")]
@@ -41,6 +41,27 @@ enum Cmd {
     Serve {
         #[arg(long, default_value = "127.0.0.1:8440")]
         listen: String,
+        /// The TLS proxy in front (repeat for several): its X-Forwarded-For names the client whose
+        /// failed attempts are counted. Without it every client counts as the proxy's address.
+        #[arg(
+            long = "trusted-proxy",
+            env = "POLKU_TRUSTED_PROXIES",
+            value_delimiter = ','
+        )]
+        trusted_proxies: Vec<std::net::IpAddr>,
+        /// Connections served at once (more are answered 503).
+        #[arg(long, default_value_t = Limits::default().max_connections)]
+        max_connections: usize,
+        /// Connections served at once from one client address.
+        #[arg(long, default_value_t = Limits::default().max_connections_per_address)]
+        max_connections_per_address: usize,
+        /// Failed enrollment codes or device tokens an address (or one code prefix) may send in a
+        /// row before it is locked out.
+        #[arg(long, default_value_t = Limits::default().failure_burst)]
+        failure_burst: u32,
+        /// Minutes a locked-out address or code prefix is refused.
+        #[arg(long, default_value_t = Limits::default().lockout.as_secs() / 60)]
+        lockout_minutes: u64,
     },
     /// Add a user.
     CreateUser {
@@ -76,10 +97,20 @@ enum Cmd {
     RevokeDevice { device: String },
     /// After restoring the data folder from a backup: devices re-upload what the backup lacks.
     NewEpoch,
-    /// Print who accessed a subject's records.
+    /// Print who accessed a subject's records, or (--failures) the failed enrollment and token
+    /// attempts and the lockouts they caused.
     Audit {
+        #[arg(
+            long,
+            required_unless_present = "failures",
+            conflicts_with = "failures"
+        )]
+        subject: Option<String>,
         #[arg(long)]
-        subject: String,
+        failures: bool,
+        /// With --failures: how far back.
+        #[arg(long, default_value_t = 24)]
+        since_hours: u32,
     },
 }
 
@@ -177,7 +208,22 @@ fn run(cli: Cli) -> Result<(), ApiError> {
                 ),
             );
         }
-        Cmd::Serve { listen } => {
+        Cmd::Serve {
+            listen,
+            trusted_proxies,
+            max_connections,
+            max_connections_per_address,
+            failure_burst,
+            lockout_minutes,
+        } => {
+            let limits = Limits {
+                trusted_proxies,
+                max_connections,
+                max_connections_per_address,
+                failure_burst,
+                lockout: std::time::Duration::from_secs(lockout_minutes.saturating_mul(60)),
+                ..Limits::default()
+            };
             let storage: Arc<dyn Storage> = Arc::new(open()?);
             let rt =
                 tokio::runtime::Runtime::new().map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -192,7 +238,7 @@ fn run(cli: Cli) -> Result<(), ApiError> {
                 println!("listening on http://{addr}");
                 use std::io::Write;
                 let _ = std::io::stdout().flush();
-                polku_server::serve(listener, storage, async {
+                polku_server::serve_with(listener, storage, limits, async {
                     let _ = tokio::signal::ctrl_c().await;
                 })
                 .await
@@ -247,7 +293,32 @@ fn run(cli: Cli) -> Result<(), ApiError> {
                 format!("new epoch {e}: devices will re-upload what they hold"),
             );
         }
-        Cmd::Audit { subject } => {
+        Cmd::Audit {
+            subject: None,
+            since_hours,
+            ..
+        } => {
+            let since = chrono::Utc::now().timestamp_millis() - i64::from(since_hours) * 3_600_000;
+            let rows = open()?.failures(since)?;
+            if json {
+                println!("{}", serde_json::to_string(&rows)?);
+            } else {
+                for r in rows {
+                    println!(
+                        "{}  {:<15} {:<6} {}{}",
+                        r.at,
+                        r.source,
+                        r.attempt,
+                        r.code,
+                        r.detail.map(|d| format!(" ({d})")).unwrap_or_default()
+                    );
+                }
+            }
+        }
+        Cmd::Audit {
+            subject: Some(subject),
+            ..
+        } => {
             let rows = open()?.audit(&subject)?;
             if json {
                 println!("{}", serde_json::to_string(&rows)?);

@@ -19,6 +19,36 @@ impl Api {
         }
     }
 
+    /// A client whose connections come from `local` (any 127.x.y.z: every loopback address is
+    /// this machine's), so tests can play several clients' addresses.
+    pub fn from(server: &TestServer, local: &str) -> Api {
+        polku_core::sync::install_crypto_provider();
+        Api {
+            base: server.url(),
+            http: reqwest::Client::builder()
+                .local_address(local.parse::<std::net::IpAddr>().unwrap())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// Like [`Api::call`] with extra request headers.
+    pub fn call_with(&self, path: &str, headers: &[(&str, &str)], body: Value) -> (u16, Value) {
+        block_on(async {
+            let mut req = self
+                .http
+                .post(format!("{}{path}", self.base))
+                .header("content-type", "application/json")
+                .body(body.to_string());
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json().await.unwrap())
+        })
+    }
+
     /// (status, body) of a request with an optional token.
     pub fn call(
         &self,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use polku_core::{DbKey, Polku};
-use polku_server::{KeySource, Role, ServerKey, SqliteStorage, Storage};
+use polku_server::{KeySource, Limits, Role, ServerKey, SqliteStorage, Storage};
 
 /// The key of a test server's data folder `data`, in the file beside it (`<data>.key`), made on
 /// first use: outside the folder, as the server requires.
@@ -32,8 +32,13 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Starts a fresh server on 127.0.0.1 with its own runtime thread.
+    /// Starts a fresh server on 127.0.0.1 with its own runtime thread and the default limits.
     pub fn start() -> TestServer {
+        TestServer::start_with(Limits::default())
+    }
+
+    /// Starts a fresh server on 127.0.0.1 under `limits`.
+    pub fn start_with(limits: Limits) -> TestServer {
         let data = tempfile::tempdir().unwrap();
         let dir = data.path().join("server");
         let storage = Arc::new(SqliteStorage::init(&dir, &server_key(&dir)).unwrap());
@@ -49,7 +54,7 @@ impl TestServer {
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 tx.send(listener.local_addr().unwrap()).unwrap();
-                polku_server::serve(listener, s, async {
+                polku_server::serve_with(listener, s, limits, async {
                     let _ = stopped.await;
                 })
                 .await

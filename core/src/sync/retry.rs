@@ -32,10 +32,13 @@ impl Backoff {
     }
 }
 
-/// Worth retrying later: the network, or the server busy or failing.
+/// Worth retrying later: the network, or the server busy or failing. A lockout after failed
+/// enrollment codes or tokens (`too_many_attempts`) lasts minutes: the person is told, and the
+/// next scheduled sync tries again.
 pub fn retryable(e: &Error) -> bool {
     match e {
         Error::Network(_) => true,
+        Error::Server { code, .. } if code == "too_many_attempts" => false,
         Error::Server { status, .. } => *status == 429 || *status >= 500,
         _ => false,
     }

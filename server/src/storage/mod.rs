@@ -41,6 +41,21 @@ pub struct AuditRecord {
     pub detail: Option<String>,
 }
 
+/// A failed enrollment or token attempt, or a lockout, as the failure log keeps it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthFailure {
+    /// When (RFC 3339); empty when recording (the storage stamps it).
+    pub at: String,
+    /// The client's address.
+    pub source: String,
+    /// `enroll` or `token`.
+    pub attempt: String,
+    /// The refusal's code (`invalid_code`, `code_used`, `unauthorized`, `device_revoked`,
+    /// `locked_out`).
+    pub code: String,
+    pub detail: Option<String>,
+}
+
 pub trait Storage: Send + Sync + 'static {
     fn epoch(&self) -> ApiResult<String>;
     fn create_user(&self, role: Role, name: &str) -> ApiResult<User>;
@@ -51,6 +66,10 @@ pub trait Storage: Send + Sync + 'static {
     fn unassign(&self, professional_id: &str, subject_id: &str) -> ApiResult<()>;
     fn revoke_device(&self, device_id: &str) -> ApiResult<()>;
     fn audit(&self, subject_id: &str) -> ApiResult<Vec<AuditRecord>>;
+    /// Keeps a failed attempt (never the code or token tried).
+    fn record_failure(&self, failure: &AuthFailure) -> ApiResult<()>;
+    /// Failed attempts and lockouts since `since_ms`, oldest first.
+    fn failures(&self, since_ms: i64) -> ApiResult<Vec<AuthFailure>>;
 
     fn enroll(&self, code: &str, device_name: Option<&str>) -> ApiResult<EnrollResponse>;
     fn authenticate(&self, token: &str) -> ApiResult<DeviceAuth>;

@@ -15,7 +15,7 @@ use ring::rand::SecureRandom;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use rusqlite_migration::{Migrations, M};
 
-use super::{AuditRecord, DeviceAuth, Role, ServerKey, Storage, User};
+use super::{AuditRecord, AuthFailure, DeviceAuth, Role, ServerKey, Storage, User};
 use crate::error::{ApiError, ApiResult};
 
 const SCHEMA_V1: &str = r#"
@@ -135,6 +135,20 @@ DROP TABLE op_outcome;
 ALTER TABLE op_outcome_v2 RENAME TO op_outcome;
 "#;
 
+/// Issue 9, finding 6: failed enrollment and token attempts, and the lockouts they caused. No
+/// code or token is kept, not even a part of one: only when, from where, and what failed.
+const SCHEMA_V3: &str = r#"
+CREATE TABLE auth_failure (
+    id      INTEGER PRIMARY KEY,
+    at_ms   INTEGER NOT NULL,
+    source  TEXT NOT NULL,
+    attempt TEXT NOT NULL,
+    code    TEXT NOT NULL,
+    detail  TEXT
+);
+CREATE INDEX auth_failure_by_time ON auth_failure (at_ms);
+"#;
+
 /// The owner of every stored operation of a known kind, from the kind's own description.
 fn backfill_owners(tx: &Transaction<'_>) -> rusqlite_migration::HookResult {
     let mut rows = Vec::new();
@@ -162,6 +176,32 @@ fn backfill_owners(tx: &Transaction<'_>) -> rusqlite_migration::HookResult {
     Ok(())
 }
 
+/// A pushed operation with what can be worked out before the writer is taken: its payload as
+/// stored, the protocol's verdict on it, and the record it belongs to.
+struct Prepared {
+    op: Op,
+    payload_text: String,
+    check: Result<(), polku_protocol::op::Invalid>,
+    owner: Option<Vec<u8>>,
+}
+
+impl Prepared {
+    fn new(op: Op, now: i64) -> Prepared {
+        let payload_text = op.payload.to_string();
+        let check = polku_protocol::op::check_op(&op, &payload_text, now);
+        let owner = polku_protocol::op::known(&op.kind)
+            .filter(|k| op.schema_version <= k.schema_version)
+            .and_then(|k| k.owner(op.payload.as_object()?))
+            .and_then(owner_key);
+        Prepared {
+            op,
+            payload_text,
+            check,
+            owner,
+        }
+    }
+}
+
 /// An owner as stored: the 16 bytes of its UUID (one stored per operation, so kept small: a
 /// push writes it and its index entry for every record).
 fn owner_key(id: &str) -> Option<Vec<u8>> {
@@ -174,6 +214,7 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(SCHEMA_V1),
         M::up_with_hook(SCHEMA_V2, backfill_owners),
+        M::up(SCHEMA_V3),
     ])
 }
 
@@ -193,6 +234,12 @@ fn old_key_path(data: &Path) -> PathBuf {
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+fn rfc3339(at_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(at_ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
 }
 
 fn random_bytes<const N: usize>() -> ApiResult<[u8; N]> {
@@ -430,9 +477,15 @@ impl SqliteStorage {
         tx: &Transaction<'_>,
         auth: &DeviceAuth,
         allowed: &[String],
-        op: Op,
+        p: Prepared,
         now: i64,
     ) -> ApiResult<OpResult> {
+        let Prepared {
+            op,
+            payload_text,
+            check,
+            owner,
+        } = p;
         let result = |status, seq, code: Option<&str>, reason: Option<String>| OpResult {
             op_id: op.op_id.clone(),
             status,
@@ -498,8 +551,7 @@ impl SqliteStorage {
                 reason: Some(reason),
             })
         };
-        let payload_text = op.payload.to_string();
-        if let Err(bad) = polku_protocol::op::check_op(&op, &payload_text, now) {
+        if let Err(bad) = check {
             return refuse(OpStatus::Rejected, bad.code, bad.reason);
         }
         // Authorship is stamped, never claimed: a record names the user whose device sent it.
@@ -558,10 +610,6 @@ impl SqliteStorage {
         }
         // A record that belongs to another (a version to its entry, an event to its enrollment)
         // stays in that one's stream: no device moves another person's entry into its own.
-        let owner = spec
-            .filter(|k| op.schema_version <= k.schema_version)
-            .and_then(|k| k.owner(op.payload.as_object()?))
-            .and_then(owner_key);
         if let Some(owner) = &owner {
             let elsewhere = tx
                 .prepare_cached("SELECT 1 FROM op WHERE owner = ?1 AND stream != ?2 LIMIT 1")?
@@ -705,17 +753,41 @@ impl Storage for SqliteStorage {
              WHERE subject_id = ?1 ORDER BY at_ms, id",
         )?;
         let rows = stmt.query_map([subject_id], |r| {
-            let at_ms: i64 = r.get(0)?;
             Ok(AuditRecord {
-                at: chrono::DateTime::from_timestamp_millis(at_ms)
-                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-                    .unwrap_or_default(),
+                at: rfc3339(r.get(0)?),
                 actor_id: r.get(1)?,
                 actor_role: r.get(2)?,
                 device_id: r.get(3)?,
                 subject_id: r.get(4)?,
                 action: r.get(5)?,
                 detail: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn record_failure(&self, f: &AuthFailure) -> ApiResult<()> {
+        self.write(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO auth_failure (at_ms, source, attempt, code, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![now_ms(), f.source, f.attempt, f.code, f.detail])?;
+            Ok(())
+        })
+    }
+
+    fn failures(&self, since_ms: i64) -> ApiResult<Vec<AuthFailure>> {
+        let c = self.lock();
+        let mut stmt = c.prepare_cached(
+            "SELECT at_ms, source, attempt, code, detail FROM auth_failure WHERE at_ms >= ?1 ORDER BY at_ms, id",
+        )?;
+        let rows = stmt.query_map([since_ms], |r| {
+            Ok(AuthFailure {
+                at: rfc3339(r.get(0)?),
+                source: r.get(1)?,
+                attempt: r.get(2)?,
+                code: r.get(3)?,
+                detail: r.get(4)?,
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -817,16 +889,19 @@ impl Storage for SqliteStorage {
                 ),
             ));
         }
+        // What needs no database is done before taking the one writer: other pushes write
+        // meanwhile (the check and the encoding are most of a push's CPU outside SQLite).
+        let now = now_ms();
+        let prepared: Vec<Prepared> = ops.into_iter().map(|op| Prepared::new(op, now)).collect();
         self.write(|tx| {
             let allowed = Self::streams(tx, auth)?;
-            let now = now_ms();
             let mut written: Vec<String> = Vec::new();
-            let mut out = Vec::with_capacity(ops.len());
+            let mut out = Vec::with_capacity(prepared.len());
             let mut last_seq = 0;
-            for op in ops {
-                let stream = op.stream.clone();
-                let seq = op.device_seq;
-                let r = Self::push_one(tx, auth, &allowed, op, now)?;
+            for p in prepared {
+                let stream = p.op.stream.clone();
+                let seq = p.op.device_seq;
+                let r = Self::push_one(tx, auth, &allowed, p, now)?;
                 if r.status == OpStatus::Applied {
                     last_seq = last_seq.max(seq);
                     if auth.role.reads_others() && !written.contains(&stream) {
