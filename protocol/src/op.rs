@@ -310,6 +310,22 @@ pub fn check_payload(
     obj: &Map<String, Value>,
     now_ms: i64,
 ) -> Result<(), Invalid> {
+    check_fields(k, op_id, obj, now_ms)?;
+    match k.check {
+        Some(check) => check(obj).map_err(|e| invalid("invalid_payload", e.to_string())),
+        None => Ok(()),
+    }
+}
+
+/// [`check_payload`] without the kind's own check: for a device whose apply runs that check
+/// itself on the content it parses anyway (a diary entry's data, [`entry_version_data`]), so
+/// the content is parsed once.
+pub fn check_fields(
+    k: &KindSpec,
+    op_id: &str,
+    obj: &Map<String, Value>,
+    now_ms: i64,
+) -> Result<(), Invalid> {
     if obj.get(k.id_field).and_then(Value::as_str) != Some(op_id) {
         return Err(invalid(
             "invalid_payload",
@@ -337,10 +353,7 @@ pub fn check_payload(
             format!("field {extra} is not a field of {}", k.name),
         ));
     }
-    match k.check {
-        Some(check) => check(obj).map_err(bad),
-        None => Ok(()),
-    }
+    Ok(())
 }
 
 /// 1900-01-01T00:00:00Z in milliseconds: the earliest time any record may carry.
@@ -413,6 +426,11 @@ fn check_field(f: &Field, v: Option<&Value>, now_ms: i64) -> Result<(), FieldErr
 /// A diary entry's data parses as an entry of a known kind, and its values are within the
 /// same plausibility limits a person typing them meets (`validate::data`).
 fn entry_data(obj: &Map<String, Value>) -> Result<(), FieldError> {
+    entry_version_data(obj).map(|_| ())
+}
+
+/// The check of [`ENTRY_VERSION`]'s content, returning the parsed data for the caller to keep.
+pub fn entry_version_data(obj: &Map<String, Value>) -> Result<EntryData, FieldError> {
     let text = obj.get("data").and_then(Value::as_str).unwrap_or("");
     let data: EntryData = serde_json::from_str(text).map_err(|_| {
         FieldError::new(
@@ -430,5 +448,6 @@ fn entry_data(obj: &Map<String, Value>) -> Result<(), FieldError> {
     }
     // A tombstone carries the data of the version it deletes: checked all the same.
     let note = obj.get("note").and_then(Value::as_str);
-    validate::data(&data, note)
+    validate::data(&data, note)?;
+    Ok(data)
 }

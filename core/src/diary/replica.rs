@@ -34,6 +34,16 @@ impl RecordKind for EntryVersions {
         &self.0
     }
 
+    /// The fields here; the entry's data is checked where `apply` parses it (once).
+    fn check(
+        &self,
+        op_id: &str,
+        payload: &Map<String, Value>,
+        now_ms: i64,
+    ) -> std::result::Result<(), op::Invalid> {
+        op::check_fields(self.spec(), op_id, payload, now_ms)
+    }
+
     fn apply(
         &self,
         tx: &Transaction<'_>,
@@ -42,10 +52,10 @@ impl RecordKind for EntryVersions {
         now_ms: i64,
     ) -> Result<Applied> {
         let id = self.0.id(obj)?;
-        // The analytics columns are recomputed from the typed data, never taken on trust.
-        let data = obj.get("data").and_then(Value::as_str).unwrap_or("");
-        let data: EntryData = serde_json::from_str(data)
-            .map_err(|e| Error::Storage(format!("entry data does not parse: {e}")))?;
+        // The data is checked with the server's rules (`check` left it for here), and the
+        // analytics columns are recomputed from it, never taken on trust.
+        let data: EntryData = op::entry_version_data(obj)
+            .map_err(|e| Error::Storage(format!("invalid_payload: {e}")))?;
         let d = derived_columns(&data);
         // A first version of an entry no other device has versioned is its own head (the common
         // case of an initial sync); otherwise the head is recomputed after the insert.

@@ -43,6 +43,18 @@ pub trait RecordKind: Send + Sync {
         self.table().payload(c, id)
     }
 
+    /// Checks a received payload with the rules the server used (`polku_protocol::op`) before
+    /// [`RecordKind::apply`]. A kind whose `apply` parses the content anyway may run the content
+    /// check there instead, so it is parsed once.
+    fn check(
+        &self,
+        op_id: &str,
+        payload: &Map<String, Value>,
+        now_ms: i64,
+    ) -> std::result::Result<(), polku_protocol::op::Invalid> {
+        polku_protocol::op::check_payload(self.spec(), op_id, payload, now_ms)
+    }
+
     /// Stores a received record of subject `subject_no`, with whatever it derives in the same
     /// transaction. An error leaves the operation held, never lost.
     fn apply(

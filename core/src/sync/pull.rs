@@ -127,15 +127,13 @@ fn apply_op(
             // Checked again here with the same rules the server used: a record that fails
             // them is kept aside with the reason, never stored (docs/sync.md, "Validation").
             let applied = match payload.as_object() {
-                Some(obj) => {
-                    match polku_protocol::op::check_payload(k.spec(), &op.op_id, obj, now_ms) {
-                        Ok(()) => k.apply(tx, subject_no, obj, now_ms),
-                        Err(bad) => Err(crate::error::Error::Storage(format!(
-                            "{}: {}",
-                            bad.code, bad.reason
-                        ))),
-                    }
-                }
+                Some(obj) => match k.check(&op.op_id, obj, now_ms) {
+                    Ok(()) => k.apply(tx, subject_no, obj, now_ms),
+                    Err(bad) => Err(crate::error::Error::Storage(format!(
+                        "{}: {}",
+                        bad.code, bad.reason
+                    ))),
+                },
                 None => Err(crate::error::Error::Storage(
                     "payload is not an object".into(),
                 )),

@@ -28,6 +28,23 @@ fn vm_hwm_kb() -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user + system) a process has used so far: `self` or a pid. Less noisy than
+/// wall-clock time on a shared VM, and split per process (device, server).
+fn cpu_s(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        rest.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Fields 14 and 15 of proc(5), counted from the state (field 3); 100 ticks a second.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -54,7 +71,13 @@ fn main() {
         r.block_on(async move {
             let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             println!("{}", l.local_addr().unwrap());
-            polku_server::serve(l, storage, std::future::pending())
+            // As in production behind a TLS proxy on this machine (docs/operations.md): the
+            // 200 simulated devices all come from 127.0.0.1.
+            let limits = polku_server::Limits {
+                trusted_proxies: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+                ..Default::default()
+            };
+            polku_server::serve_with(l, storage, limits, std::future::pending())
                 .await
                 .unwrap();
         });
@@ -68,12 +91,14 @@ fn main() {
             .unwrap();
         let b = open(dir);
         let rss0 = vm_hwm_kb();
+        let cpu0 = cpu_s("self");
         let t = Instant::now();
         let pull = rt().block_on(b.sync().sync(None)).unwrap();
         let pull_s = t.elapsed().as_secs_f64();
+        let cpu = cpu_s("self") - cpu0;
         let rss1 = vm_hwm_kb();
         println!(
-            "pull   {} ops: {:.2} s, {:.0} ops/s, {} requests, {:.1} MB of JSON bodies, peak RSS {:.1} MB -> {:.1} MB (growth {:.1} MB)",
+            "pull   {} ops: {:.2} s, {:.0} ops/s, device CPU {cpu:.2} s, {} requests, {:.1} MB of JSON bodies, peak RSS {:.1} MB -> {:.1} MB (growth {:.1} MB)",
             pull.pulled,
             pull_s,
             pull.pulled as f64 / pull_s,
@@ -135,11 +160,14 @@ fn main() {
             .collect();
         a.diary().add_many(batch).unwrap();
     }
+    let server_pid = child.id().to_string();
+    let (cpu0, server0) = (cpu_s("self"), cpu_s(&server_pid));
     let t = Instant::now();
     let push = rt().block_on(a.sync().sync(None)).unwrap();
     let push_s = t.elapsed().as_secs_f64();
+    let (cpu, server_cpu) = (cpu_s("self") - cpu0, cpu_s(&server_pid) - server0);
     println!(
-        "push   {n} ops: {:.2} s, {:.0} ops/s, {} requests, {:.1} MB of JSON bodies",
+        "push   {n} ops: {:.2} s, {:.0} ops/s, device CPU {cpu:.2} s, server CPU {server_cpu:.2} s, {} requests, {:.1} MB of JSON bodies",
         push_s,
         push.pushed as f64 / push_s,
         push.requests,
@@ -149,12 +177,14 @@ fn main() {
 
     // Device B: a fresh phone pulls everything, in its own process so its memory is its own.
     let b_dir = tmp.path().join("b");
+    let server0 = cpu_s(&server_pid);
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["pull", &url, &codes[1]])
         .arg(&b_dir)
         .output()
         .unwrap();
     print!("{}", String::from_utf8_lossy(&out.stdout));
+    println!("pull   server CPU {:.2} s", cpu_s(&server_pid) - server0);
     assert!(
         out.status.success(),
         "{}",
