@@ -139,3 +139,21 @@ pub fn pull(api: &Api, token: &str) -> (u16, Value) {
         Some(json!({ "streams": [] }).to_string().into_bytes()),
     )
 }
+
+/// Whether `bytes` hold one whole HTTP/1.1 message: its headers and a body of its
+/// content-length (none without one). For tests that speak HTTP over a raw socket.
+pub fn message_complete(bytes: &[u8]) -> bool {
+    let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&bytes[..end]);
+    let len = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    bytes.len() >= end + 4 + len
+}

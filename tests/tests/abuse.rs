@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use polku_e2e::api::Api;
+use polku_e2e::api::{message_complete, Api};
 use polku_e2e::{block_on, Device, TestServer};
 use polku_server::{Limits, Role, Storage};
 use serde_json::{json, Value};
@@ -68,7 +68,7 @@ fn read_reply(s: &mut TcpStream) -> String {
             Ok(0) => break,
             Ok(n) => {
                 out.extend_from_slice(&buf[..n]);
-                if reply_complete(&out) {
+                if message_complete(&out) {
                     break;
                 }
             }
@@ -80,23 +80,6 @@ fn read_reply(s: &mut TcpStream) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// A full HTTP reply (headers and a body of its content-length) has arrived.
-fn reply_complete(bytes: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(bytes);
-    let Some(end) = text.find("\r\n\r\n") else {
-        return false;
-    };
-    let len = text[..end]
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse::<usize>().ok())?
-        })
-        .unwrap_or(0);
-    bytes.len() >= end + 4 + len
 }
 
 #[test]

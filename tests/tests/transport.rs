@@ -57,23 +57,7 @@ fn plain_http_to_this_machine_takes_no_proxy_from_the_environment() {
 
 #[test]
 fn a_certificate_the_device_does_not_trust_is_named_as_such() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tls");
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(dir.join("self-signed.pem"))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-    let key = PrivateKeyDer::from_pem_file(dir.join("self-signed.key")).unwrap();
-    let config = Arc::new(
-        rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap(),
-    );
+    let config = tls_config("self-signed");
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -98,9 +82,8 @@ fn a_certificate_the_device_does_not_trust_is_named_as_such() {
     );
 }
 
-/// A TLS terminator in front of a real server, as a county puts one (one request per
-/// connection, enough for a test): `cert` is the fixture it presents.
-fn tls_front(backend: std::net::SocketAddr, cert: &str) -> u16 {
+/// A TLS server configuration presenting the fixture certificate `cert` (`fixtures/tls/`).
+fn tls_config(cert: &str) -> Arc<rustls::ServerConfig> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tls");
     let certs: Vec<CertificateDer<'static>> =
         CertificateDer::pem_file_iter(dir.join(format!("{cert}.pem")))
@@ -108,7 +91,7 @@ fn tls_front(backend: std::net::SocketAddr, cert: &str) -> u16 {
             .collect::<Result<_, _>>()
             .unwrap();
     let key = PrivateKeyDer::from_pem_file(dir.join(format!("{cert}.key"))).unwrap();
-    let config = Arc::new(
+    Arc::new(
         rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -117,7 +100,13 @@ fn tls_front(backend: std::net::SocketAddr, cert: &str) -> u16 {
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .unwrap(),
-    );
+    )
+}
+
+/// A TLS terminator in front of a real server, as a county puts one (one request per
+/// connection, enough for a test): `cert` is the fixture it presents.
+fn tls_front(backend: std::net::SocketAddr, cert: &str) -> u16 {
+    let config = tls_config(cert);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -157,19 +146,8 @@ fn read_message(s: &mut impl Read) -> Option<Vec<u8>> {
             return None;
         }
         out.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&out);
-        if let Some(end) = text.find("\r\n\r\n") {
-            let len = text[..end]
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length")
-                        .then(|| v.trim().parse::<usize>().ok())?
-                })
-                .unwrap_or(0);
-            if out.len() >= end + 4 + len {
-                return Some(out);
-            }
+        if polku_e2e::api::message_complete(&out) {
+            return Some(out);
         }
     }
 }
