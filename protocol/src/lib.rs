@@ -1,11 +1,13 @@
 //! What a device and the server must agree on, and nothing else: the sync wire format
 //! ([`wire`]), the record kinds and the checks every operation passes ([`op`]), the hybrid
 //! logical clock that orders them ([`hlc`]), the diary entry data they carry and its plausibility limits ([`entry`], [`validate`]) and the
-//! roles a token grants ([`role`]). No storage and no I/O: the server links this crate, not the
+//! roles a token grants ([`role`]), and the key directory of end-to-end encrypted messaging
+//! ([`keys`]). No storage and no I/O: the server links this crate, not the
 //! device's core (docs/architecture.md).
 
 pub mod entry;
 pub mod hlc;
+pub mod keys;
 pub mod op;
 pub mod role;
 pub mod validate;

@@ -11,6 +11,7 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use http_body_util::{BodyExt, Limited};
+use polku_protocol::keys::*;
 use polku_protocol::wire::*;
 use serde::de::DeserializeOwned;
 
@@ -44,6 +45,9 @@ pub fn router(storage: Db, limits: Arc<Limits>) -> Router {
         .route("/v1/subjects", get(subjects))
         .route("/v1/push", post(push))
         .route("/v1/pull", post(pull))
+        .route("/v1/keys/upload", post(upload_keys))
+        .route("/v1/keys/devices", get(devices))
+        .route("/v1/keys/claim", post(claim_keys))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .with_state(app)
 }
@@ -157,7 +161,7 @@ impl App {
             .to_owned();
         self.attempt(
             "token",
-            vec![Attempter::Authenticating(source)],
+            vec![Attempter::authenticating(source)],
             source,
             move |db| db.authenticate(&token),
         )
@@ -186,7 +190,7 @@ async fn enroll(
     req: Request,
 ) -> ApiResult<Json<EnrollResponse>> {
     // A locked-out address is refused before its body is read.
-    app.attempts.admit(&[Attempter::Enrolling(source)])?;
+    app.attempts.admit(&[Attempter::enrolling(source)])?;
     let (parts, body) = req.into_parts();
     let req: EnrollRequest = decode(&app.body(&parts.headers, body).await?)?;
     if req.code.len() > 64 {
@@ -195,7 +199,7 @@ async fn enroll(
             "the code is at most 64 characters",
         ));
     }
-    let who = std::iter::once(Attempter::Enrolling(source))
+    let who = std::iter::once(Attempter::enrolling(source))
         .chain(Attempter::code_prefix(&req.code))
         .collect();
     Ok(Json(
@@ -252,4 +256,42 @@ async fn pull(
     }
     let db = app.db.clone();
     Ok(Json(blocking(move || db.pull(&who, req)).await?))
+}
+
+async fn upload_keys(
+    State(app): State<App>,
+    Extension(Source(source)): Extension<Source>,
+    req: Request,
+) -> ApiResult<Json<KeysUploadResponse>> {
+    let (parts, body) = req.into_parts();
+    let who = app.auth(source, &parts.headers).await?;
+    let up: KeysUpload = decode(&app.body(&parts.headers, body).await?)?;
+    let db = app.db.clone();
+    Ok(Json(blocking(move || db.upload_keys(&who, &up)).await?))
+}
+
+async fn devices(
+    State(app): State<App>,
+    Extension(Source(source)): Extension<Source>,
+    headers: HeaderMap,
+) -> ApiResult<Json<DevicesResponse>> {
+    let who = app.auth(source, &headers).await?;
+    let db = app.db.clone();
+    Ok(Json(DevicesResponse {
+        devices: blocking(move || db.devices(&who)).await?,
+    }))
+}
+
+async fn claim_keys(
+    State(app): State<App>,
+    Extension(Source(source)): Extension<Source>,
+    req: Request,
+) -> ApiResult<Json<KeysClaimResponse>> {
+    let (parts, body) = req.into_parts();
+    let who = app.auth(source, &parts.headers).await?;
+    let claim: KeysClaim = decode(&app.body(&parts.headers, body).await?)?;
+    let db = app.db.clone();
+    Ok(Json(
+        blocking(move || db.claim_keys(&who, &claim.devices)).await?,
+    ))
 }

@@ -68,7 +68,29 @@ pub enum Attempter {
     CodePrefix(String),
 }
 
+/// The part of an address that one client controls: an IPv4 address, or an IPv6 /64 (one
+/// household or phone is given a whole /64, so counting per /128 would let it try 2^64 times).
+pub fn client_net(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+    }
+}
+
 impl Attempter {
+    /// Enrollment attempts from `ip`'s client network ([`client_net`]).
+    pub fn enrolling(ip: IpAddr) -> Attempter {
+        Attempter::Enrolling(client_net(ip))
+    }
+
+    /// Token attempts from `ip`'s client network ([`client_net`]).
+    pub fn authenticating(ip: IpAddr) -> Attempter {
+        Attempter::Authenticating(client_net(ip))
+    }
+
     /// The code prefix an enrollment attempt counts against (the first four code characters, as
     /// `polku-server invite` prints them in groups of four), if the code has that many.
     pub fn code_prefix(code: &str) -> Option<Attempter> {
@@ -85,10 +107,17 @@ impl Attempter {
     /// characters of a code).
     pub fn describe(&self) -> String {
         match self {
-            Attempter::Enrolling(a) => format!("enrollment from address {a}"),
-            Attempter::Authenticating(a) => format!("device tokens from address {a}"),
+            Attempter::Enrolling(a) => format!("enrollment from {}", net(a)),
+            Attempter::Authenticating(a) => format!("device tokens from {}", net(a)),
             Attempter::CodePrefix(_) => "an enrollment code prefix".to_owned(),
         }
+    }
+}
+
+fn net(a: &IpAddr) -> String {
+    match a {
+        IpAddr::V4(_) => format!("address {a}"),
+        IpAddr::V6(_) => format!("network {a}/64"),
     }
 }
 
@@ -190,6 +219,26 @@ mod tests {
         a.admit(&[other]).unwrap();
         // The same address's tokens are counted apart.
         a.admit(&[Attempter::Authenticating(ip)]).unwrap();
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_per_64_and_a_mapped_ipv4_as_ipv4() {
+        let a = Attempts::new(&limits(1));
+        let one = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let same_64 = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
+        let other_64 = "2001:db8:1:3::1".parse().unwrap();
+        assert!(a.failed(&[Attempter::enrolling(one)]).is_empty());
+        assert!(!a.failed(&[Attempter::enrolling(same_64)]).is_empty());
+        assert!(a.admit(&[Attempter::enrolling(same_64)]).is_err());
+        a.admit(&[Attempter::enrolling(other_64)]).unwrap();
+        assert_eq!(
+            client_net("::ffff:192.0.2.7".parse().unwrap()),
+            "192.0.2.7".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            Attempter::enrolling(one).describe(),
+            "enrollment from network 2001:db8:1:2::/64"
+        );
     }
 
     #[test]

@@ -132,8 +132,9 @@ impl Budget {
         }
     }
 
-    /// A place for a new connection from `ip`, or `None` when the server or that address is at
-    /// its limit. A trusted proxy carries many clients and is counted only in all.
+    /// A place for a new connection from `ip` (an IPv6 client counted per /64), or `None` when
+    /// the server or that client is at its limit. A trusted proxy carries many clients and is
+    /// counted only in all.
     fn admit(&self, ip: IpAddr, trusted: bool) -> Option<Permit> {
         let all = self.all.clone().try_acquire_owned().ok()?;
         if trusted {
@@ -142,6 +143,7 @@ impl Budget {
                 address: None,
             });
         }
+        let ip = crate::limits::client_net(ip);
         let mut counts = self.per_address.lock().unwrap_or_else(|p| p.into_inner());
         let n = counts.entry(ip).or_insert(0);
         if *n >= self.max_per_address {

@@ -8,6 +8,7 @@ pub use key::{KeySource, ServerKey};
 
 pub use sqlite::SqliteStorage;
 
+use polku_protocol::keys::{DeviceKeys, KeysClaimResponse, KeysUpload, KeysUploadResponse};
 use polku_protocol::wire::{EnrollResponse, Op, OpResult, PullRequest, PullResponse, SubjectInfo};
 use serde::Serialize;
 
@@ -76,4 +77,12 @@ pub trait Storage: Send + Sync + 'static {
     fn subjects(&self, auth: &DeviceAuth) -> ApiResult<Vec<SubjectInfo>>;
     fn push(&self, auth: &DeviceAuth, ops: Vec<Op>) -> ApiResult<Vec<OpResult>>;
     fn pull(&self, auth: &DeviceAuth, req: PullRequest) -> ApiResult<PullResponse>;
+
+    /// Publishes this device's identity keys (once; they never change), one-time keys and a
+    /// fallback key, each checked against the device's signature.
+    fn upload_keys(&self, auth: &DeviceAuth, up: &KeysUpload) -> ApiResult<KeysUploadResponse>;
+    /// The published devices of everyone `auth` shares a conversation with.
+    fn devices(&self, auth: &DeviceAuth) -> ApiResult<Vec<DeviceKeys>>;
+    /// One key of each named device; a one-time key is never handed out twice.
+    fn claim_keys(&self, auth: &DeviceAuth, devices: &[String]) -> ApiResult<KeysClaimResponse>;
 }

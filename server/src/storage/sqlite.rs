@@ -17,6 +17,9 @@ use rusqlite_migration::{Migrations, M};
 
 use super::{AuditRecord, AuthFailure, DeviceAuth, Role, ServerKey, Storage, User};
 use crate::error::{ApiError, ApiResult};
+use polku_protocol::keys::{DeviceKeys, KeysClaimResponse, KeysUpload, KeysUploadResponse};
+
+mod directory;
 
 const SCHEMA_V1: &str = r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
@@ -215,6 +218,7 @@ fn migrations() -> Migrations<'static> {
         M::up(SCHEMA_V1),
         M::up_with_hook(SCHEMA_V2, backfill_owners),
         M::up(SCHEMA_V3),
+        M::up(directory::SCHEMA_V4),
     ])
 }
 
@@ -742,7 +746,7 @@ impl Storage for SqliteStorage {
             if n == 0 {
                 return Err(ApiError::NotFound(format!("no active device {device_id}")));
             }
-            Ok(())
+            Self::forget_keys(tx, device_id)
         })
     }
 
@@ -764,6 +768,18 @@ impl Storage for SqliteStorage {
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn upload_keys(&self, auth: &DeviceAuth, up: &KeysUpload) -> ApiResult<KeysUploadResponse> {
+        self.write(|tx| Self::upload_keys_tx(tx, auth, up))
+    }
+
+    fn devices(&self, auth: &DeviceAuth) -> ApiResult<Vec<DeviceKeys>> {
+        Self::devices_of_partners(&self.lock(), auth)
+    }
+
+    fn claim_keys(&self, auth: &DeviceAuth, devices: &[String]) -> ApiResult<KeysClaimResponse> {
+        self.write(|tx| Self::claim_tx(tx, auth, devices))
     }
 
     fn record_failure(&self, f: &AuthFailure) -> ApiResult<()> {
