@@ -21,6 +21,9 @@ use crate::store::kind::{RecordKind, Registry};
 use crate::store::{outbox, Store};
 use crate::time::{Clock, SystemClock};
 
+/// What the domains exchange with the server on every sync, after the records.
+static EXCHANGES: &[&dyn crate::sync::Exchange] = &[&crate::messaging::KEY_PUBLISHER];
+
 /// The default time zone for day boundaries of new entries: Finland.
 pub const DEFAULT_TZ: Tz = chrono_tz::Europe::Helsinki;
 
@@ -227,7 +230,13 @@ impl Polku {
         crate::sync::Sync {
             cx: &self.cx,
             kinds: &self.kinds,
+            exchanges: EXCHANGES,
         }
+    }
+
+    /// End-to-end encrypted messaging with the care team.
+    pub fn messaging(&self) -> crate::messaging::Messaging<'_> {
+        crate::messaging::Messaging { cx: &self.cx }
     }
 
     /// Urgent safety flags of this subject, their acknowledgement, and the person's guidance.

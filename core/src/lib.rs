@@ -12,6 +12,7 @@ pub mod error;
 pub mod fhir;
 pub mod import;
 pub mod instrument;
+pub mod messaging;
 pub mod pathway;
 pub mod questionnaire;
 pub mod safety;

@@ -125,6 +125,11 @@ pub struct PullResponse {
     pub streams: Vec<StreamPage>,
     /// Streams the request named that this device may no longer read: purge them locally.
     pub removed: Vec<String>,
+    /// This device's unclaimed one-time keys in the key directory, once it has published its
+    /// identity keys (absent before, and on a server restored without them): the device tops up
+    /// below two thirds without a request of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub one_time_keys: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -267,6 +267,17 @@ UPDATE entry_version SET marker = 'mg/dL'
     WHERE kind = 'glucose' AND marker IS NULL AND value IS NOT NULL AND json_extract(data, '$.unit') = 'mg/dL';
 "#;
 
+/// Issue 10: this device's Olm account (its identity keys and unpublished one-time keys), as
+/// vodozemac pickles it. It lives only here, inside the encrypted database.
+const V9: &str = r#"
+CREATE TABLE olm_account (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    pickle     TEXT NOT NULL,
+    published  INTEGER NOT NULL DEFAULT 0,
+    updated_ms INTEGER NOT NULL
+);
+"#;
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
@@ -277,11 +288,12 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V6),
         M::up(V7),
         M::up(V8),
+        M::up(V9),
     ])
 }
 
 /// The schema version this build writes.
-pub const LATEST: i64 = 8;
+pub const LATEST: i64 = 9;
 
 #[cfg(test)]
 mod tests {

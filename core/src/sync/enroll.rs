@@ -21,6 +21,16 @@ pub(super) const KEY_EPOCH: &str = "sync.epoch";
 pub(super) const KEY_LAST_OK: &str = "sync.last_success_ms";
 pub(super) const KEY_LAST_ERROR: &str = "sync.last_error";
 
+/// Who this device is on the server (user id, device id), once enrolled.
+pub(crate) fn server_identity(store: &crate::store::Store) -> Result<Option<(String, String)>> {
+    store.read(|c| {
+        Ok(match (get(c, KEY_USER)?, get(c, KEY_DEVICE)?) {
+            (Some(u), Some(d)) => Some((u, d)),
+            _ => None,
+        })
+    })
+}
+
 pub(super) fn get(c: &Connection, key: &str) -> Result<Option<String>> {
     Ok(
         c.prepare_cached("SELECT value FROM profile WHERE key = ?1")?

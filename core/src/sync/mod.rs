@@ -12,13 +12,15 @@
 //!   the retry policy in `retry.rs`.
 
 mod enroll;
-mod http;
+pub(crate) mod http;
 mod pull;
 mod push;
 mod retry;
 mod status;
 
+pub(crate) use enroll::server_identity;
 pub use http::install_crypto_provider;
+pub(crate) use http::Http;
 pub use polku_protocol::{hlc, wire as protocol};
 pub use retry::{retryable, Backoff};
 
@@ -102,11 +104,39 @@ pub enum SyncPhase {
     Pull,
 }
 
+/// Work a domain does with the server on every sync, after the records (the messaging key
+/// directory). Sync runs it without knowing the domain, as it reaches records through their kinds.
+pub(crate) trait Exchange: Send + std::marker::Sync {
+    fn run<'a>(
+        &'a self,
+        cx: &'a Context,
+        http: &'a Http,
+        on_server: &'a OnServer,
+        report: &'a mut SyncReport,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + 'a>>;
+}
+
+/// Who this device is on the server, and what the server's last reply said of it.
+pub(crate) struct OnServer {
+    pub user_id: String,
+    pub device_id: String,
+    pub said: ServerSaid,
+}
+
+/// What a pull's reply said about this device beyond the records.
+#[derive(Debug, Default)]
+pub(crate) struct ServerSaid {
+    /// Its unclaimed one-time keys in the key directory (`None`: no identity keys there).
+    pub one_time_keys: Option<u32>,
+}
+
 /// This device's sync: enrollment, status, and the exchange with the server.
 pub struct Sync<'a> {
     pub(crate) cx: &'a Context,
     /// The record kinds this device syncs.
     pub(crate) kinds: &'a Registry,
+    /// What the domains exchange with the server after the records.
+    pub(crate) exchanges: &'a [&'static dyn Exchange],
 }
 
 impl Sync<'_> {
@@ -149,10 +179,21 @@ impl Sync<'_> {
     async fn sync_once(&self, progress: Option<&dyn ProgressListener>) -> Result<SyncReport> {
         let http = self.http()?;
         let mut report = SyncReport::default();
+        let mut said = ServerSaid::default();
         self.push(&http, &mut report, progress).await?;
-        if self.pull(&http, &mut report, progress).await? {
+        if self.pull(&http, &mut report, progress, &mut said).await? {
             // A restored server: upload what it lost now rather than on the next sync.
             self.push(&http, &mut report, progress).await?;
+        }
+        if let Some((user_id, device_id)) = server_identity(&self.cx.store)? {
+            let on_server = OnServer {
+                user_id,
+                device_id,
+                said,
+            };
+            for e in self.exchanges {
+                e.run(self.cx, &http, &on_server, &mut report).await?;
+            }
         }
         Ok(report)
     }

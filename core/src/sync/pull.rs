@@ -5,7 +5,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::enroll::{get, set, KEY_EPOCH};
 use super::protocol::*;
-use super::{hlc, http, ProgressListener, Sync, SyncPhase, SyncProgress, SyncReport};
+use super::{hlc, http, ProgressListener, ServerSaid, Sync, SyncPhase, SyncProgress, SyncReport};
 use crate::error::Result;
 use crate::store::kind::{Applied, Registry};
 use crate::store::outbox::KEY_HLC;
@@ -16,6 +16,7 @@ impl Sync<'_> {
         http: &http::Http,
         report: &mut SyncReport,
         progress: Option<&dyn ProgressListener>,
+        said: &mut ServerSaid,
     ) -> Result<bool> {
         // Whether the server's epoch changed (everything was queued again for upload).
         let mut requeued = false;
@@ -37,6 +38,7 @@ impl Sync<'_> {
             let (resp, bytes): (PullResponse, usize) = http.post("/v1/pull", &req).await?;
             report.requests += 1;
             report.bytes += bytes as u64;
+            said.one_time_keys = resp.one_time_keys;
             let more = resp.streams.iter().any(|s| s.more);
             let now_ms = self.cx.clock.now().timestamp_millis();
             let restarted = epoch.as_deref().is_some_and(|e| e != resp.epoch);

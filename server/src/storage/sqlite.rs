@@ -1016,6 +1016,7 @@ impl Storage for SqliteStorage {
                 server_ms: now_ms().max(0) as u64,
                 streams: pages,
                 removed,
+                one_time_keys: Self::one_time_keys_left(tx, &auth.device_id)?,
             })
         })
     }
@@ -1071,5 +1072,71 @@ mod tests {
             )
             .unwrap();
         assert_eq!(kept, 1);
+    }
+
+    /// Tables (their columns), indexes and user_version of a database.
+    fn shape(c: &Connection) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stmt = c
+            .prepare("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type, name")
+            .unwrap();
+        let rows: Vec<(String, String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        for (ty, name, sql) in rows {
+            if ty == "table" {
+                // A renamed table keeps its old CREATE text: compare the columns instead.
+                let mut cols = c
+                    .prepare(&format!("PRAGMA table_info(\"{name}\")"))
+                    .unwrap();
+                let cols: Vec<String> = cols
+                    .query_map([], |r| {
+                        Ok(format!(
+                            "{}:{}:{}:{}",
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, i64>(5)?
+                        ))
+                    })
+                    .unwrap()
+                    .map(|r| r.unwrap())
+                    .collect();
+                out.push(format!("table {name} {}", cols.join(",")));
+            } else {
+                out.push(format!(
+                    "{ty} {name} {}",
+                    sql.split_whitespace().collect::<Vec<_>>().join(" ")
+                ));
+            }
+        }
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        out.push(format!("user_version {v}"));
+        out
+    }
+
+    #[test]
+    fn a_database_upgraded_from_the_first_schema_equals_a_fresh_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = ServerKey::generate().unwrap();
+        let old = dir.path().join("old");
+        std::fs::create_dir_all(&old).unwrap();
+        {
+            let mut c = Connection::open(db_path(&old)).unwrap();
+            c.execute_batch(&format!("PRAGMA key = {};", key.pragma()))
+                .unwrap();
+            Migrations::new(vec![M::up(SCHEMA_V1)])
+                .to_latest(&mut c)
+                .unwrap();
+        }
+        let upgraded = SqliteStorage::open(&old, &key).unwrap();
+        let fresh = SqliteStorage::init(&dir.path().join("fresh"), &key).unwrap();
+        let (a, b) = (shape(&upgraded.lock()), shape(&fresh.lock()));
+        assert_eq!(a, b);
+        assert!(a.iter().any(|l| l.starts_with("table one_time_key")));
     }
 }

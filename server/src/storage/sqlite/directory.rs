@@ -109,6 +109,11 @@ impl SqliteStorage {
         auth: &DeviceAuth,
         up: &KeysUpload,
     ) -> ApiResult<KeysUploadResponse> {
+        if auth.role == Role::Admin {
+            return Err(ApiError::Forbidden(
+                "administrators take part in no conversation".into(),
+            ));
+        }
         let n = up.one_time_keys.len() + usize::from(up.fallback_key.is_some());
         if n > MAX_KEYS_PER_UPLOAD {
             return Err(ApiError::bad(
@@ -298,6 +303,14 @@ impl SqliteStorage {
             });
         }
         Ok(out)
+    }
+
+    /// The device's unclaimed one-time keys, once it has published its identity keys.
+    pub(super) fn one_time_keys_left(c: &Connection, device_id: &str) -> ApiResult<Option<u32>> {
+        Ok(match identity(c, device_id)? {
+            Some(_) => Some(unclaimed(c, device_id)? as u32),
+            None => None,
+        })
     }
 
     /// A revoked device's keys leave the directory with it.
