@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use http_body_util::{BodyExt, Limited};
 use polku_protocol::keys::*;
+use polku_protocol::relay::*;
 use polku_protocol::wire::*;
 use serde::de::DeserializeOwned;
 
@@ -48,6 +49,8 @@ pub fn router(storage: Db, limits: Arc<Limits>) -> Router {
         .route("/v1/keys/upload", post(upload_keys))
         .route("/v1/keys/devices", get(devices))
         .route("/v1/keys/claim", post(claim_keys))
+        .route("/v1/messages/send", post(send_messages))
+        .route("/v1/messages/fetch", post(fetch_messages))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .with_state(app)
 }
@@ -293,5 +296,33 @@ async fn claim_keys(
     let db = app.db.clone();
     Ok(Json(
         blocking(move || db.claim_keys(&who, &claim.devices)).await?,
+    ))
+}
+
+async fn send_messages(
+    State(app): State<App>,
+    Extension(Source(source)): Extension<Source>,
+    req: Request,
+) -> ApiResult<Json<SendResponse>> {
+    let (parts, body) = req.into_parts();
+    let who = app.auth(source, &parts.headers).await?;
+    let send: SendRequest = decode(&app.body(&parts.headers, body).await?)?;
+    let db = app.db.clone();
+    Ok(Json(
+        blocking(move || db.send_messages(&who, send.messages)).await?,
+    ))
+}
+
+async fn fetch_messages(
+    State(app): State<App>,
+    Extension(Source(source)): Extension<Source>,
+    req: Request,
+) -> ApiResult<Json<FetchResponse>> {
+    let (parts, body) = req.into_parts();
+    let who = app.auth(source, &parts.headers).await?;
+    let fetch: FetchRequest = decode(&app.body(&parts.headers, body).await?)?;
+    let db = app.db.clone();
+    Ok(Json(
+        blocking(move || db.fetch_messages(&who, &fetch)).await?,
     ))
 }

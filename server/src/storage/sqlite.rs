@@ -20,6 +20,7 @@ use crate::error::{ApiError, ApiResult};
 use polku_protocol::keys::{DeviceKeys, KeysClaimResponse, KeysUpload, KeysUploadResponse};
 
 mod directory;
+mod relay;
 
 const SCHEMA_V1: &str = r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
@@ -219,6 +220,7 @@ fn migrations() -> Migrations<'static> {
         M::up_with_hook(SCHEMA_V2, backfill_owners),
         M::up(SCHEMA_V3),
         M::up(directory::SCHEMA_V4),
+        M::up(relay::SCHEMA_V5),
     ])
 }
 
@@ -746,7 +748,8 @@ impl Storage for SqliteStorage {
             if n == 0 {
                 return Err(ApiError::NotFound(format!("no active device {device_id}")));
             }
-            Self::forget_keys(tx, device_id)
+            Self::forget_keys(tx, device_id)?;
+            Self::forget_queue(tx, device_id)
         })
     }
 
@@ -780,6 +783,22 @@ impl Storage for SqliteStorage {
 
     fn claim_keys(&self, auth: &DeviceAuth, devices: &[String]) -> ApiResult<KeysClaimResponse> {
         self.write(|tx| Self::claim_tx(tx, auth, devices))
+    }
+
+    fn send_messages(
+        &self,
+        auth: &DeviceAuth,
+        messages: Vec<polku_protocol::relay::Outgoing>,
+    ) -> ApiResult<polku_protocol::relay::SendResponse> {
+        self.write(|tx| Self::send_tx(tx, auth, messages))
+    }
+
+    fn fetch_messages(
+        &self,
+        auth: &DeviceAuth,
+        req: &polku_protocol::relay::FetchRequest,
+    ) -> ApiResult<polku_protocol::relay::FetchResponse> {
+        self.write(|tx| Self::fetch_tx(tx, auth, req))
     }
 
     fn record_failure(&self, f: &AuthFailure) -> ApiResult<()> {

@@ -69,7 +69,7 @@ impl SqliteStorage {
     /// The users `auth` shares a conversation with, itself included: a citizen and the
     /// professionals assigned to them; a professional, the citizens in their care and those
     /// citizens' other professionals.
-    fn partners(c: &Connection, auth: &DeviceAuth) -> ApiResult<Vec<String>> {
+    pub(super) fn partners(c: &Connection, auth: &DeviceAuth) -> ApiResult<Vec<String>> {
         let sql = match auth.role {
             Role::Citizen => {
                 "SELECT ?1 UNION SELECT professional_id FROM assignment WHERE subject_id = ?1 AND until_ms IS NULL"
@@ -92,7 +92,7 @@ impl SqliteStorage {
     }
 
     /// The device's user, if it is an active device of one of `partners`.
-    fn partner_device(
+    pub(super) fn partner_device(
         c: &Connection,
         partners: &[String],
         device_id: &str,
