@@ -22,7 +22,10 @@ use crate::store::{outbox, Store};
 use crate::time::{Clock, SystemClock};
 
 /// What the domains exchange with the server on every sync, after the records.
-static EXCHANGES: &[&dyn crate::sync::Exchange] = &[&crate::messaging::KEY_PUBLISHER];
+static EXCHANGES: &[&dyn crate::sync::Exchange] = &[
+    &crate::messaging::KEY_PUBLISHER,
+    &crate::messaging::MESSAGE_RELAY,
+];
 
 /// The default time zone for day boundaries of new entries: Finland.
 pub const DEFAULT_TZ: Tz = chrono_tz::Europe::Helsinki;

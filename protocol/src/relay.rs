@@ -107,6 +107,19 @@ pub struct FetchResponse {
     pub more: bool,
 }
 
+/// A conversation: a citizen and the professionals assigned to them now. Its id is the citizen's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub id: String,
+    pub members: Vec<String>,
+}
+
+/// `GET /v1/conversations`: the conversations the caller is a member of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationsResponse {
+    pub conversations: Vec<Conversation>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -130,6 +130,10 @@ pub struct PullResponse {
     /// below two thirds without a request of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub one_time_keys: Option<u32>,
+    /// Messages waiting in this device's relay queue (fetched or not, until acknowledged): the
+    /// device fetches only when there are some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

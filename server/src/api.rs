@@ -49,6 +49,7 @@ pub fn router(storage: Db, limits: Arc<Limits>) -> Router {
         .route("/v1/keys/upload", post(upload_keys))
         .route("/v1/keys/devices", get(devices))
         .route("/v1/keys/claim", post(claim_keys))
+        .route("/v1/conversations", get(conversations))
         .route("/v1/messages/send", post(send_messages))
         .route("/v1/messages/fetch", post(fetch_messages))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
@@ -325,4 +326,16 @@ async fn fetch_messages(
     Ok(Json(
         blocking(move || db.fetch_messages(&who, &fetch)).await?,
     ))
+}
+
+async fn conversations(
+    State(app): State<App>,
+    Extension(Source(source)): Extension<Source>,
+    headers: HeaderMap,
+) -> ApiResult<Json<ConversationsResponse>> {
+    let who = app.auth(source, &headers).await?;
+    let db = app.db.clone();
+    Ok(Json(ConversationsResponse {
+        conversations: blocking(move || db.conversations(&who)).await?,
+    }))
 }

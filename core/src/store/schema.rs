@@ -278,6 +278,50 @@ CREATE TABLE olm_account (
 );
 "#;
 
+/// Issue 10: Olm sessions per peer device, the peers' identity keys as first seen, messages
+/// (this device's own, and received ones), the encrypted copies of a sent message waiting for the
+/// relay's answer, and received ciphertexts that failed a check.
+const V10: &str = r#"
+CREATE TABLE peer_device (
+    device_id     TEXT PRIMARY KEY NOT NULL,
+    user_id       TEXT NOT NULL,
+    curve25519    TEXT NOT NULL,
+    ed25519       TEXT NOT NULL,
+    first_seen_ms INTEGER NOT NULL
+);
+CREATE TABLE olm_session (
+    peer_device TEXT NOT NULL,
+    session_id  TEXT NOT NULL,
+    pickle      TEXT NOT NULL,
+    used_ms     INTEGER NOT NULL,
+    PRIMARY KEY (peer_device, session_id)
+);
+CREATE TABLE message (
+    id            TEXT PRIMARY KEY NOT NULL,
+    conversation  TEXT NOT NULL,
+    sender_user   TEXT NOT NULL,
+    sender_device TEXT NOT NULL,
+    seq           INTEGER NOT NULL,
+    sent_ms       INTEGER NOT NULL,
+    body          TEXT NOT NULL,
+    received_ms   INTEGER,
+    state         TEXT NOT NULL
+);
+CREATE INDEX message_by_conversation ON message (conversation, sent_ms, id);
+CREATE TABLE message_copy (
+    copy_id          TEXT PRIMARY KEY NOT NULL,
+    message_id       TEXT NOT NULL,
+    recipient_device TEXT NOT NULL,
+    ciphertext       TEXT NOT NULL
+);
+CREATE TABLE message_rejected (
+    id            INTEGER PRIMARY KEY,
+    sender_device TEXT NOT NULL,
+    reason        TEXT NOT NULL,
+    at_ms         INTEGER NOT NULL
+);
+"#;
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
@@ -289,11 +333,12 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V7),
         M::up(V8),
         M::up(V9),
+        M::up(V10),
     ])
 }
 
 /// The schema version this build writes.
-pub const LATEST: i64 = 9;
+pub const LATEST: i64 = 10;
 
 #[cfg(test)]
 mod tests {

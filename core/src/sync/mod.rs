@@ -128,6 +128,8 @@ pub(crate) struct OnServer {
 pub(crate) struct ServerSaid {
     /// Its unclaimed one-time keys in the key directory (`None`: no identity keys there).
     pub one_time_keys: Option<u32>,
+    /// Messages waiting in its relay queue (`None`: the server did not say).
+    pub messages: Option<u32>,
 }
 
 /// This device's sync: enrollment, status, and the exchange with the server.

@@ -39,6 +39,7 @@ impl Sync<'_> {
             report.requests += 1;
             report.bytes += bytes as u64;
             said.one_time_keys = resp.one_time_keys;
+            said.messages = resp.messages;
             let more = resp.streams.iter().any(|s| s.more);
             let now_ms = self.cx.clock.now().timestamp_millis();
             let restarted = epoch.as_deref().is_some_and(|e| e != resp.epoch);

@@ -9,7 +9,7 @@ pub use key::{KeySource, ServerKey};
 pub use sqlite::SqliteStorage;
 
 use polku_protocol::keys::{DeviceKeys, KeysClaimResponse, KeysUpload, KeysUploadResponse};
-use polku_protocol::relay::{FetchRequest, FetchResponse, Outgoing, SendResponse};
+use polku_protocol::relay::{Conversation, FetchRequest, FetchResponse, Outgoing, SendResponse};
 use polku_protocol::wire::{EnrollResponse, Op, OpResult, PullRequest, PullResponse, SubjectInfo};
 use serde::Serialize;
 
@@ -87,6 +87,8 @@ pub trait Storage: Send + Sync + 'static {
     /// One key of each named device; a one-time key is never handed out twice.
     fn claim_keys(&self, auth: &DeviceAuth, devices: &[String]) -> ApiResult<KeysClaimResponse>;
 
+    /// The conversations `auth` is a member of, with their members now.
+    fn conversations(&self, auth: &DeviceAuth) -> ApiResult<Vec<Conversation>>;
     /// Queues opaque ciphertext for conversation partners' devices (once per message id).
     fn send_messages(&self, auth: &DeviceAuth, messages: Vec<Outgoing>) -> ApiResult<SendResponse>;
     /// Deletes this device's messages up to `req.after` and returns the next ones in order.

@@ -785,6 +785,13 @@ impl Storage for SqliteStorage {
         self.write(|tx| Self::claim_tx(tx, auth, devices))
     }
 
+    fn conversations(
+        &self,
+        auth: &DeviceAuth,
+    ) -> ApiResult<Vec<polku_protocol::relay::Conversation>> {
+        Self::conversations_of(&self.lock(), auth)
+    }
+
     fn send_messages(
         &self,
         auth: &DeviceAuth,
@@ -1036,6 +1043,7 @@ impl Storage for SqliteStorage {
                 streams: pages,
                 removed,
                 one_time_keys: Self::one_time_keys_left(tx, &auth.device_id)?,
+                messages: Some(Self::waiting(tx, &auth.device_id)?),
             })
         })
     }

@@ -91,6 +91,36 @@ impl SqliteStorage {
         Ok(rows.collect::<Result<Vec<String>, _>>()?)
     }
 
+    /// The conversations `auth` is a member of: their own as a citizen, each citizen in their care
+    /// as a professional; members are the citizen and every professional assigned now.
+    pub(crate) fn conversations_of(
+        c: &Connection,
+        auth: &DeviceAuth,
+    ) -> ApiResult<Vec<polku_protocol::relay::Conversation>> {
+        let citizens = match auth.role {
+            Role::Citizen => vec![auth.user_id.clone()],
+            Role::Professional | Role::Outreach => Self::streams(c, auth)?,
+            Role::Admin => {
+                return Err(ApiError::Forbidden(
+                    "administrators take part in no conversation".into(),
+                ))
+            }
+        };
+        let mut stmt = c.prepare_cached(
+            "SELECT professional_id FROM assignment WHERE subject_id = ?1 AND until_ms IS NULL ORDER BY professional_id",
+        )?;
+        citizens
+            .into_iter()
+            .map(|id| {
+                let mut members = vec![id.clone()];
+                for p in stmt.query_map([&id], |r| r.get::<_, String>(0))? {
+                    members.push(p?);
+                }
+                Ok(polku_protocol::relay::Conversation { id, members })
+            })
+            .collect()
+    }
+
     /// The device's user, if it is an active device of one of `partners`.
     pub(super) fn partner_device(
         c: &Connection,

@@ -110,6 +110,14 @@ impl SqliteStorage {
         Ok(FetchResponse { messages, more })
     }
 
+    /// Messages in a device's queue, fetched or not, until it acknowledges them.
+    pub(super) fn waiting(c: &rusqlite::Connection, device_id: &str) -> ApiResult<u32> {
+        let n: i64 = c
+            .prepare_cached("SELECT count(*) FROM relay WHERE recipient = ?1")?
+            .query_row([device_id], |r| r.get(0))?;
+        Ok(n as u32)
+    }
+
     /// A revoked device's queue goes with it.
     pub(super) fn forget_queue(tx: &Transaction<'_>, device_id: &str) -> ApiResult<()> {
         tx.execute("DELETE FROM relay WHERE recipient = ?1", [device_id])?;
