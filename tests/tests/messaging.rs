@@ -152,6 +152,18 @@ fn every_device_of_every_member_gets_each_message_once() {
     team.worker_device.sync().unwrap();
     assert_eq!(bodies(&doctor_laptop, &conv).len(), 3);
     assert_eq!(bodies(&team.worker_device, &conv).len(), 4);
+    // What the doctor writes there now is shown as undeliverable, and reaches nobody.
+    let late = doctor_laptop
+        .polku
+        .messaging()
+        .send(&conv, "Vielä yksi asia")
+        .unwrap();
+    doctor_laptop.sync().unwrap();
+    let mine = doctor_laptop.polku.messaging().messages(&conv).unwrap();
+    let state = &mine.iter().find(|m| m.id == late.id).unwrap().state;
+    assert_eq!(state, "undeliverable");
+    team.phone.sync().unwrap();
+    assert_eq!(bodies(&team.phone, &conv).len(), 4);
 }
 
 #[test]

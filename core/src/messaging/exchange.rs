@@ -171,6 +171,14 @@ impl MessageRelay {
                     start_session(tx, &stored.account, k, now)?;
                 }
                 for (id, conv, seq, sent_ms, body) in &queued {
+                    if !c.conversations.iter().any(|x| x.id == *conv) {
+                        // Not (or no longer) a conversation of this user: shown, never sent.
+                        tx.prepare_cached(
+                            "UPDATE message SET state = 'undeliverable' WHERE id = ?1",
+                        )?
+                        .execute([id])?;
+                        continue;
+                    }
                     for d in recipients(conv) {
                         let env = Envelope {
                             v: 1,

@@ -39,7 +39,8 @@ pub struct Message {
     pub seq: i64,
     pub sent_ms: i64,
     pub body: String,
-    /// `queued` (on this device, not yet encrypted), `sending`, `sent`, or `received`.
+    /// `queued` (on this device, not yet encrypted), `sending`, `sent`, `received`, or
+    /// `undeliverable` (written to a conversation this user is not, or no longer, a member of).
     pub state: String,
 }
 
