@@ -79,19 +79,61 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     })
 }
 
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 fn too_large() -> ApiError {
     ApiError::TooLarge(format!("the body is over {MAX_BODY_BYTES} bytes"))
 }
 
 impl App {
+    /// Authenticates a request from its headers, then reads its body. A refused request's body
+    /// is never read into memory; it is discarded (`drain`) so the client can read the refusal.
+    async fn authed_body(&self, source: IpAddr, req: Request) -> ApiResult<(DeviceAuth, Bytes)> {
+        let (parts, body) = req.into_parts();
+        match self.auth(source, &parts.headers).await {
+            Ok(who) => Ok((who, self.body(&parts.headers, body).await?)),
+            Err(e) => {
+                self.drain(&parts.headers, body);
+                Err(e)
+            }
+        }
+    }
+
+    /// Discards a refused request's body in the background, up to its declared length (at most
+    /// twice the body limit) and the body deadline, without keeping it. Closing the connection
+    /// with the body unread would reset it before the client read the typed refusal; a client
+    /// that declares more than that gets the reset.
+    fn drain(&self, headers: &HeaderMap, body: Body) {
+        let declared = declared_length(headers).unwrap_or(MAX_BODY_BYTES as u64);
+        if declared > 2 * MAX_BODY_BYTES as u64 {
+            return;
+        }
+        let deadline = self.limits.body_timeout;
+        tokio::spawn(async move {
+            let mut body = body;
+            let mut seen = 0u64;
+            let _ = tokio::time::timeout(deadline, async {
+                while let Some(Ok(frame)) = body.frame().await {
+                    seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+                    if seen > declared {
+                        break;
+                    }
+                }
+            })
+            .await;
+        });
+    }
+
     /// Reads a body of at most [`MAX_BODY_BYTES`] within the body deadline. A declared length
-    /// over the limit is refused before a byte of it is read.
+    /// over the limit is refused before a byte of it is kept.
     async fn body(&self, headers: &HeaderMap, body: Body) -> ApiResult<Bytes> {
-        let declared = headers
-            .get(axum::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        if declared_length(headers).is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+            self.drain(headers, body);
             return Err(too_large());
         }
         let read = Limited::new(body, MAX_BODY_BYTES).collect();
@@ -231,9 +273,8 @@ async fn push(
     Extension(Source(source)): Extension<Source>,
     req: Request,
 ) -> ApiResult<Json<PushResponse>> {
-    let (parts, body) = req.into_parts();
-    let who = app.auth(source, &parts.headers).await?;
-    let req: PushRequest = decode(&app.body(&parts.headers, body).await?)?;
+    let (who, body) = app.authed_body(source, req).await?;
+    let req: PushRequest = decode(&body)?;
     let db = app.db.clone();
     let epoch = db.epoch()?;
     let results = blocking(move || db.push(&who, req.ops)).await?;
@@ -249,9 +290,8 @@ async fn pull(
     Extension(Source(source)): Extension<Source>,
     req: Request,
 ) -> ApiResult<Json<PullResponse>> {
-    let (parts, body) = req.into_parts();
-    let who = app.auth(source, &parts.headers).await?;
-    let req: PullRequest = decode(&app.body(&parts.headers, body).await?)?;
+    let (who, body) = app.authed_body(source, req).await?;
+    let req: PullRequest = decode(&body)?;
     if req.streams.len() > 10_000 {
         return Err(ApiError::bad(
             "too_many_streams",
@@ -267,9 +307,8 @@ async fn upload_keys(
     Extension(Source(source)): Extension<Source>,
     req: Request,
 ) -> ApiResult<Json<KeysUploadResponse>> {
-    let (parts, body) = req.into_parts();
-    let who = app.auth(source, &parts.headers).await?;
-    let up: KeysUpload = decode(&app.body(&parts.headers, body).await?)?;
+    let (who, body) = app.authed_body(source, req).await?;
+    let up: KeysUpload = decode(&body)?;
     let db = app.db.clone();
     Ok(Json(blocking(move || db.upload_keys(&who, &up)).await?))
 }
@@ -291,9 +330,8 @@ async fn claim_keys(
     Extension(Source(source)): Extension<Source>,
     req: Request,
 ) -> ApiResult<Json<KeysClaimResponse>> {
-    let (parts, body) = req.into_parts();
-    let who = app.auth(source, &parts.headers).await?;
-    let claim: KeysClaim = decode(&app.body(&parts.headers, body).await?)?;
+    let (who, body) = app.authed_body(source, req).await?;
+    let claim: KeysClaim = decode(&body)?;
     let db = app.db.clone();
     Ok(Json(
         blocking(move || db.claim_keys(&who, &claim.devices)).await?,
@@ -305,9 +343,8 @@ async fn send_messages(
     Extension(Source(source)): Extension<Source>,
     req: Request,
 ) -> ApiResult<Json<SendResponse>> {
-    let (parts, body) = req.into_parts();
-    let who = app.auth(source, &parts.headers).await?;
-    let send: SendRequest = decode(&app.body(&parts.headers, body).await?)?;
+    let (who, body) = app.authed_body(source, req).await?;
+    let send: SendRequest = decode(&body)?;
     let db = app.db.clone();
     Ok(Json(
         blocking(move || db.send_messages(&who, send.messages)).await?,
@@ -319,9 +356,8 @@ async fn fetch_messages(
     Extension(Source(source)): Extension<Source>,
     req: Request,
 ) -> ApiResult<Json<FetchResponse>> {
-    let (parts, body) = req.into_parts();
-    let who = app.auth(source, &parts.headers).await?;
-    let fetch: FetchRequest = decode(&app.body(&parts.headers, body).await?)?;
+    let (who, body) = app.authed_body(source, req).await?;
+    let fetch: FetchRequest = decode(&body)?;
     let db = app.db.clone();
     Ok(Json(
         blocking(move || db.fetch_messages(&who, &fetch)).await?,

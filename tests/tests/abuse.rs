@@ -437,3 +437,23 @@ fn behind_a_trusted_proxy_the_forwarded_address_is_counted() {
     );
     assert_eq!(status, 429);
 }
+
+#[test]
+fn a_refused_push_still_gets_its_typed_answer_while_sending_its_body() {
+    // A revoked phone pushing a large batch must learn it was revoked (a typed 401), not see a
+    // reset connection it would take for the network: the server discards the body it refused.
+    let server = TestServer::start();
+    let aino = server.user(Role::Citizen, "Aino");
+    let api = Api::new(&server);
+    let (token, device) = api.token(&server.code(&aino));
+    server.storage.revoke_device(&device).unwrap();
+    for _ in 0..5 {
+        let (status, v) = api.call(
+            "POST",
+            "/v1/push",
+            Some(&token),
+            Some(vec![b' '; 1_000_000]),
+        );
+        assert_eq!((status, code_of(&v)), (401, "device_revoked"), "{v}");
+    }
+}
