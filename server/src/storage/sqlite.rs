@@ -242,6 +242,25 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// Runs SQLite's and SQLCipher's one-time start-up to completion before the first connection.
+/// `sqlite3_initialize` marks SQLite initialised before SQLCipher's own start-up has finished, so
+/// a second thread opening a database in that window fails `PRAGMA key` (the core's
+/// `store::initialise_sqlcipher` has the whole story). Seen in CI: three test servers started at
+/// once in one process.
+fn initialise_sqlcipher() -> ApiResult<()> {
+    static RC: std::sync::OnceLock<std::os::raw::c_int> = std::sync::OnceLock::new();
+    // SAFETY: sqlite3_initialize takes no arguments and may be called from any thread; the
+    // OnceLock makes every other caller wait until the first call has returned.
+    let rc = *RC.get_or_init(|| unsafe { rusqlite::ffi::sqlite3_initialize() });
+    if rc == rusqlite::ffi::SQLITE_OK {
+        Ok(())
+    } else {
+        Err(ApiError::Internal(format!(
+            "SQLite/SQLCipher initialisation failed (code {rc})"
+        )))
+    }
+}
+
 fn rfc3339(at_ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(at_ms)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
@@ -332,6 +351,7 @@ impl SqliteStorage {
                 ),
             ));
         }
+        initialise_sqlcipher()?;
         let mut conn = Connection::open(db_path(data))?;
         conn.execute_batch(&format!("PRAGMA key = {};", key.pragma()))?;
         conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
