@@ -50,6 +50,10 @@ pub enum PolkuError {
         detail: String,
         retryable: bool,
     },
+    /// Devices of the conversation show new identity keys: accept them
+    /// (`messaging().acceptIdentity`) after checking with their owner, then send.
+    #[error("identity keys changed: {}", devices.join(", "))]
+    IdentityChanged { devices: Vec<String> },
     /// A bug: a panic or an impossible state. The app keeps running.
     #[error("internal error: {detail}")]
     Internal { detail: String },
@@ -92,6 +96,7 @@ impl From<CoreError> for PolkuError {
                     .collect(),
             },
             CoreError::Storage(detail) | CoreError::Io(detail) => PolkuError::Storage { detail },
+            CoreError::IdentityChanged { devices } => PolkuError::IdentityChanged { devices },
             e @ (CoreError::NotEnrolled | CoreError::Network(_) | CoreError::Server { .. }) => {
                 let retryable = polku_core::sync::retryable(&e);
                 let code = match &e {

@@ -60,7 +60,8 @@ fn main() -> ExitCode {
 }
 
 /// 2 bad input, 3 wrong passphrase, 4 not found, 5 unusable database, 6 conflict,
-/// 7 sync: not enrolled, server unreachable or refused, 1 anything else.
+/// 7 sync: not enrolled, server unreachable or refused, 8 a device's identity keys changed,
+/// 1 anything else.
 fn exit_code(e: &Error) -> u8 {
     match e {
         Error::Validation { .. } | Error::Import(_) => 2,
@@ -69,6 +70,7 @@ fn exit_code(e: &Error) -> u8 {
         Error::Corrupt { .. } | Error::NewerSchema { .. } | Error::EncryptionUnavailable => 5,
         Error::Conflict(_) => 6,
         Error::NotEnrolled | Error::Network(_) | Error::Server { .. } => 7,
+        Error::IdentityChanged { .. } => 8,
         Error::Storage(_) | Error::Io(_) => 1,
     }
 }

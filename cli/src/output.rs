@@ -21,6 +21,7 @@ pub fn error_json(e: &Error) -> Value {
         }
         Error::Import(problems) => err["problems"] = json!(problems),
         Error::Corrupt { moved_to } => err["moved_to"] = json!(moved_to),
+        Error::IdentityChanged { devices } => err["devices"] = json!(devices),
         Error::Server { status, code, .. } => {
             err["status"] = json!(status);
             err["server_code"] = json!(code);

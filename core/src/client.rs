@@ -239,7 +239,10 @@ impl Polku {
 
     /// End-to-end encrypted messaging with the care team.
     pub fn messaging(&self) -> crate::messaging::Messaging<'_> {
-        crate::messaging::Messaging { cx: &self.cx }
+        crate::messaging::Messaging {
+            cx: &self.cx,
+            registry: &self.registry,
+        }
     }
 
     /// Urgent safety flags of this subject, their acknowledgement, and the person's guidance.

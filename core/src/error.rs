@@ -58,6 +58,12 @@ pub enum Error {
     #[error("network error: {0}")]
     Network(String),
 
+    /// A device of the conversation shows other identity keys than the ones this device trusts:
+    /// nothing is sent until the user accepts them (`messaging().accept_identity`) after checking
+    /// with the device's owner.
+    #[error("the identity keys of {} changed: check with the owner, then accept them before sending", .devices.join(", "))]
+    IdentityChanged { devices: Vec<String> },
+
     /// The server answered with a typed error (`code` is stable, e.g. `device_revoked`).
     #[error("server refused ({status} {code}): {message}")]
     Server {
@@ -117,6 +123,7 @@ impl Error {
             Error::NotEnrolled => "not_enrolled",
             Error::Network(_) => "network",
             Error::Server { .. } => "server",
+            Error::IdentityChanged { .. } => "identity_changed",
         }
     }
 

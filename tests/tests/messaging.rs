@@ -138,7 +138,11 @@ fn every_device_of_every_member_gets_each_message_once() {
         assert_eq!(b.len(), 3, "{b:?}");
         assert_eq!(b[2], "Mittaa uudelleen 15 minuutin päästä.");
     }
-    // The relay holds nothing once every device acknowledged, and never held a word of it.
+    // The relay holds nothing once every device acknowledged (the delivery receipts too, after
+    // one more round), and never held a word of it.
+    for d in everyone {
+        d.sync().unwrap();
+    }
     assert!(relay_rows(&team).is_empty());
 
     // The doctor's assignment ends: a new message does not reach the doctor's devices.
@@ -234,4 +238,248 @@ fn tampered_rerouted_and_replayed_ciphertexts_are_rejected_and_the_session_goes_
         ["ensimmäinen", "toinen"]
     );
     assert_eq!(bodies(&tablet, &conv), ["ensimmäinen", "toinen"]);
+}
+
+fn state_of(d: &Device, conversation: &str, id: &str) -> String {
+    let all = d.polku.messaging().messages(conversation).unwrap();
+    all.into_iter().find(|m| m.id == id).unwrap().state
+}
+
+fn unread(d: &Device, conversation: &str) -> u32 {
+    d.polku
+        .messaging()
+        .conversations()
+        .unwrap()
+        .into_iter()
+        .find(|c| c.id == conversation)
+        .map(|c| c.unread)
+        .unwrap_or(0)
+}
+
+#[test]
+fn receipts_and_unread_counts_follow_every_device_and_a_message_completes_the_pathway_step() {
+    let team = CareTeam::new(Role::Professional);
+    let tablet = Device::enrolled(&team.server.url(), &team.server.code(&team.citizen));
+    for d in [&team.phone, &tablet, &team.worker_device] {
+        d.sync().unwrap();
+    }
+    let conv = team.citizen.clone();
+
+    // The citizen's pathway has reached its `message-care-team` step.
+    use polku_core::pathway::Actor;
+    let paths = team.phone.polku.pathways();
+    let e = paths.enroll("t2d-care-path", Actor::Citizen).unwrap();
+    paths.complete(e.id, "welcome", Actor::Citizen).unwrap();
+    paths.complete(e.id, "t2d-basics", Actor::Citizen).unwrap();
+    for step in ["glucose-profile", "bp-series", "hba1c", "nurse-review"] {
+        paths.skip(e.id, step, "käyty vastaanotolla").unwrap();
+    }
+    let step = |d: &Device| {
+        let p = d.polku.pathways().progress(e.id).unwrap();
+        let s = p
+            .steps
+            .into_iter()
+            .find(|s| s.step_id == "message-care-team");
+        s.unwrap().state.as_str().to_owned()
+    };
+    assert_eq!(step(&team.phone), "available");
+
+    let m = team
+        .phone
+        .polku
+        .messaging()
+        .send(&conv, "Onko 3,9 liian matala?")
+        .unwrap();
+    // Writing to the care team is what completes the step.
+    assert_eq!(step(&team.phone), "done");
+    team.phone.sync().unwrap();
+    assert_eq!(state_of(&team.phone, &conv, &m.id), "sent");
+
+    // The nurse has one unread message; the citizen's own tablet has none (her own message).
+    team.worker_device.sync().unwrap();
+    tablet.sync().unwrap();
+    assert_eq!(unread(&team.worker_device, &conv), 1);
+    assert_eq!(unread(&tablet, &conv), 0);
+    let listed = team
+        .worker_device
+        .polku
+        .messaging()
+        .conversations()
+        .unwrap();
+    let c = listed.iter().find(|c| c.id == conv).unwrap();
+    assert!(c.members.contains(&team.citizen) && c.members.contains(&team.worker));
+
+    // The nurse's device sent a delivery receipt with its sync: delivered, not read.
+    team.phone.sync().unwrap();
+    let mine = team.phone.polku.messaging().messages(&conv).unwrap();
+    assert_eq!(mine[0].state, "delivered");
+    assert_eq!(mine[0].receipts.len(), 1);
+    assert_eq!(mine[0].receipts[0].user, team.worker);
+    assert!(mine[0].receipts[0].read_ms.is_none());
+
+    // She reads it: read on the citizen's phone and tablet after their syncs.
+    assert_eq!(
+        team.worker_device
+            .polku
+            .messaging()
+            .mark_read(&conv)
+            .unwrap(),
+        1
+    );
+    assert_eq!(unread(&team.worker_device, &conv), 0);
+    assert_eq!(
+        team.worker_device
+            .polku
+            .messaging()
+            .mark_read(&conv)
+            .unwrap(),
+        0
+    );
+    team.worker_device.sync().unwrap();
+    team.phone.sync().unwrap();
+    tablet.sync().unwrap();
+    assert_eq!(state_of(&team.phone, &conv, &m.id), "read");
+    assert_eq!(state_of(&tablet, &conv, &m.id), "read");
+
+    // Her answer is unread on both of the citizen's devices; read on the phone, it is read on
+    // the tablet too.
+    let answer = team
+        .worker_device
+        .polku
+        .messaging()
+        .send(&conv, "Ei ole, jos oireita ei ole. Syö välipala.")
+        .unwrap();
+    team.worker_device.sync().unwrap();
+    team.phone.sync().unwrap();
+    tablet.sync().unwrap();
+    assert_eq!(unread(&team.phone, &conv), 1);
+    assert_eq!(unread(&tablet, &conv), 1);
+    assert_eq!(team.phone.polku.messaging().mark_read(&conv).unwrap(), 1);
+    team.phone.sync().unwrap();
+    tablet.sync().unwrap();
+    assert_eq!(unread(&tablet, &conv), 0);
+    team.worker_device.sync().unwrap();
+    assert_eq!(state_of(&team.worker_device, &conv, &answer.id), "read");
+    // Receipts are messages like any other: nothing rejected anywhere, the relay empty.
+    for d in [&team.phone, &tablet, &team.worker_device] {
+        assert!(d.polku.messaging().rejected().unwrap().is_empty());
+    }
+    assert!(relay_rows(&team).is_empty());
+}
+
+/// Replaces a device's identity keys in the server's key directory with keys the server made
+/// itself (what a compromised server would do to read messages), signed so they pass the
+/// signature check. Returns the genuine ones (curve25519, ed25519, signature).
+fn substitute_identity(team: &CareTeam, device_id: &str, user: &str) -> (String, String, String) {
+    use base64::Engine;
+    use ring::signature::KeyPair;
+    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+    let pair = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+    let ed = b64.encode(pair.public_key().as_ref());
+    let curve = b64.encode([7u8; 32]);
+    let statement = polku_protocol::keys::identity_statement(user, device_id, &curve, &ed);
+    let sig = b64.encode(pair.sign(statement.as_bytes()).as_ref());
+    let c = server_db(team);
+    let old = c
+        .query_row(
+            "SELECT curve25519, ed25519, signature FROM device_keys WHERE device_id = ?1",
+            [device_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    c.execute(
+        "UPDATE device_keys SET curve25519 = ?2, ed25519 = ?3, signature = ?4 WHERE device_id = ?1",
+        rusqlite::params![device_id, curve, ed, sig],
+    )
+    .unwrap();
+    old
+}
+
+fn server_db(team: &CareTeam) -> rusqlite::Connection {
+    let dir = team.server.data.path().join("server");
+    let hex = std::fs::read_to_string(dir.with_extension("key")).unwrap();
+    let c = rusqlite::Connection::open(dir.join("polku-server.db")).unwrap();
+    c.execute_batch(&format!("PRAGMA key = \"x'{}'\";", hex.trim()))
+        .unwrap();
+    c
+}
+
+#[test]
+fn a_changed_identity_key_blocks_sending_to_that_device_until_accepted() {
+    let team = CareTeam::new(Role::Professional);
+    for d in [&team.phone, &team.worker_device] {
+        d.sync().unwrap();
+    }
+    let conv = team.citizen.clone();
+    let nurse = device_id(&team.worker_device);
+    team.phone
+        .polku
+        .messaging()
+        .send(&conv, "ensimmäinen")
+        .unwrap();
+    team.phone.sync().unwrap();
+    team.worker_device.sync().unwrap();
+    assert_eq!(bodies(&team.worker_device, &conv), ["ensimmäinen"]);
+
+    // The server now hands out other keys for the nurse's device. A message written before the
+    // phone noticed is held for that device, not encrypted to the new keys.
+    let genuine = substitute_identity(&team, &nurse, &team.worker);
+    team.phone.polku.messaging().send(&conv, "toinen").unwrap();
+    team.phone.sync().unwrap();
+    assert!(relay_rows(&team).iter().all(|r| r.1 != nurse));
+    let devices = team.phone.polku.messaging().devices().unwrap();
+    let d = devices.iter().find(|d| d.device_id == nurse).unwrap();
+    assert_eq!(d.state, "identity_changed");
+    assert_eq!(d.fingerprint, genuine.1);
+    assert!(d.changed_fingerprint.is_some());
+    // Writing more is refused with a typed error naming the device.
+    match team.phone.polku.messaging().send(&conv, "kolmas") {
+        Err(polku_core::Error::IdentityChanged { devices }) => assert_eq!(devices, [nurse.clone()]),
+        other => panic!("expected identity_changed, got {other:?}"),
+    }
+
+    // The genuine keys come back: the change clears and the held message goes out with the
+    // session the phone already had.
+    server_db(&team)
+        .execute(
+            "UPDATE device_keys SET curve25519 = ?2, ed25519 = ?3, signature = ?4 WHERE device_id = ?1",
+            rusqlite::params![nurse, genuine.0, genuine.1, genuine.2],
+        )
+        .unwrap();
+    team.phone.sync().unwrap();
+    team.worker_device.sync().unwrap();
+    assert_eq!(
+        bodies(&team.worker_device, &conv),
+        ["ensimmäinen", "toinen"]
+    );
+    let d = team.phone.polku.messaging().devices().unwrap();
+    assert_eq!(
+        d.iter().find(|d| d.device_id == nurse).unwrap().state,
+        "trusted"
+    );
+
+    // Changed again and accepted by the user: the new key is trusted and sending is allowed
+    // (nothing decrypts for keys without a signed one-time key: it stays held, never lost).
+    substitute_identity(&team, &nurse, &team.worker);
+    // (The nurse's delivery receipt waits for the phone: its sync reads the directory again.)
+    team.phone.sync().unwrap();
+    assert!(team.phone.polku.messaging().send(&conv, "neljäs").is_err());
+    team.phone
+        .polku
+        .messaging()
+        .accept_identity(&nurse)
+        .unwrap();
+    let d = team.phone.polku.messaging().devices().unwrap();
+    let d = d.iter().find(|d| d.device_id == nurse).unwrap();
+    assert_eq!(
+        (d.state.as_str(), d.changed_fingerprint.as_ref()),
+        ("trusted", None)
+    );
+    assert!(team.phone.polku.messaging().send(&conv, "neljäs").is_ok());
+    assert!(matches!(
+        team.phone.polku.messaging().accept_identity(&nurse),
+        Err(polku_core::Error::NotFound { .. })
+    ));
 }

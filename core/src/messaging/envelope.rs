@@ -3,7 +3,8 @@
 //! The envelope names the conversation, the sender's user and device, the recipient device, the
 //! message's id, the sender's sequence number and when it was sent: a receiver that finds any of
 //! them different from what the relay says, or an id it has already seen, rejects the message
-//! (a re-routed, swapped or replayed ciphertext never becomes a message).
+//! (a re-routed, swapped or replayed ciphertext never becomes a message). Receipts travel the
+//! same way: delivery and reading are end-to-end encrypted too.
 
 use base64::Engine;
 use polku_protocol::relay::{Ciphertext, PAD_BUCKETS};
@@ -23,8 +24,41 @@ pub(crate) struct Envelope {
     pub id: String,
     pub seq: i64,
     pub sent_ms: i64,
-    pub body: String,
+    pub content: Content,
 }
+
+/// What an envelope carries: a message's text, or receipts for messages of the conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub(crate) enum Content {
+    Text {
+        body: String,
+    },
+    Receipt {
+        kind: ReceiptKind,
+        messages: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ReceiptKind {
+    Delivered,
+    Read,
+}
+
+impl ReceiptKind {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "delivered" => Some(ReceiptKind::Delivered),
+            "read" => Some(ReceiptKind::Read),
+            _ => None,
+        }
+    }
+}
+
+/// Most message ids one receipt names (a receipt stays within the smallest padding buckets).
+pub(crate) const MAX_RECEIPT_IDS: usize = 100;
 
 /// An Olm message as the relay takes it: `[type][length u32 BE][message][zeros]` up to the next
 /// padding bucket, in unpadded base64.

@@ -15,7 +15,7 @@ use rusqlite::{params, Transaction};
 use vodozemac::olm::{OlmMessage, Session, SessionConfig};
 use vodozemac::Curve25519PublicKey;
 
-use super::envelope::{self, Envelope};
+use super::envelope::{self, Content, Envelope, ReceiptKind, MAX_RECEIPT_IDS};
 use super::{account, session};
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -43,15 +43,108 @@ async fn devices(http: &Http) -> Result<Vec<DeviceKeys>> {
         .collect())
 }
 
+/// Who this device is on the server: what envelopes to it must name.
+#[derive(Clone, Copy)]
+pub(crate) struct Me<'a> {
+    pub user: &'a str,
+    pub device: &'a str,
+}
+
+/// What became of one delivered ciphertext.
+pub(crate) enum Received {
+    Kept,
+    /// From a device whose identity keys changed: kept encrypted until the user accepts them.
+    Held,
+    Rejected(String),
+}
+
+/// The members of each conversation as the server names them now, kept for offline use (the
+/// device checks envelopes and composes against them).
+fn save_conversations(tx: &Transaction<'_>, conversations: &[Conversation]) -> Result<()> {
+    tx.execute("DELETE FROM conversation_member", [])?;
+    let mut ins = tx.prepare_cached(
+        "INSERT OR IGNORE INTO conversation_member (conversation, user_id) VALUES (?1, ?2)",
+    )?;
+    for c in conversations {
+        for m in &c.members {
+            ins.execute(params![c.id, m])?;
+        }
+    }
+    Ok(())
+}
+
+fn is_member(tx: &Transaction<'_>, conversation: &str, user: &str) -> Result<bool> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT 1 FROM conversation_member WHERE conversation = ?1 AND user_id = ?2",
+        )?
+        .exists(params![conversation, user])?)
+}
+
+/// Stores what a delivered ciphertext says, or why not, in the caller's transaction.
+pub(crate) fn take(
+    tx: &Transaction<'_>,
+    me: Me<'_>,
+    sender_user: &str,
+    sender_device: &str,
+    ciphertext: &Ciphertext,
+    now: i64,
+) -> Result<()> {
+    match receive_one(tx, me, sender_user, sender_device, ciphertext, now)? {
+        Received::Kept => {}
+        Received::Held => {
+            tx.prepare_cached(
+                "INSERT INTO inbox_held (sender_user, sender_device, ciphertext, held_ms) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![sender_user, sender_device, ciphertext.0, now])?;
+        }
+        Received::Rejected(reason) => {
+            tx.prepare_cached(
+                "INSERT INTO message_rejected (sender_device, reason, at_ms) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![sender_device, reason, now])?;
+        }
+    }
+    Ok(())
+}
+
+/// Opens what waited for devices whose changed identity the user has since accepted.
+pub(crate) fn release_held(tx: &Transaction<'_>, me: Me<'_>, now: i64) -> Result<()> {
+    let held: Vec<(i64, String, String, String)> = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT h.id, h.sender_user, h.sender_device, h.ciphertext FROM inbox_held h
+             JOIN peer_device p ON p.device_id = h.sender_device
+             WHERE p.changed_ms IS NULL ORDER BY h.id",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        rows.collect::<std::result::Result<_, _>>()?
+    };
+    for (id, user, device, ciphertext) in held {
+        tx.prepare_cached("DELETE FROM inbox_held WHERE id = ?1")?
+            .execute([id])?;
+        take(tx, me, &user, &device, &Ciphertext(ciphertext), now)?;
+    }
+    Ok(())
+}
+
+/// One envelope to encrypt for one device.
+struct Planned {
+    recipient: String,
+    env: Envelope,
+    /// A message held for this device (its identity changed, or no session could be started),
+    /// tried again.
+    released: bool,
+}
+
 impl MessageRelay {
     async fn receive(
         &self,
         cx: &Context,
         http: &Http,
-        me: &OnServer,
+        me: Me<'_>,
         report: &mut SyncReport,
     ) -> Result<()> {
-        let mut known: Option<(Vec<DeviceKeys>, Vec<Conversation>)> = None;
+        let mut refreshed = false;
         loop {
             let after: i64 = cx
                 .store
@@ -65,27 +158,27 @@ impl MessageRelay {
             if r.messages.is_empty() {
                 return Ok(());
             }
-            let (devices, conversations) = match known.take() {
-                Some(k) => k,
-                None => {
-                    let d = devices(http).await?;
-                    let c: ConversationsResponse = http.get("/v1/conversations").await?;
-                    report.requests += 2;
-                    (d, c.conversations)
-                }
+            // Senders' keys and the conversations' members as the server has them now, once.
+            let fresh = if refreshed {
+                None
+            } else {
+                let d = devices(http).await?;
+                let c: ConversationsResponse = http.get("/v1/conversations").await?;
+                report.requests += 2;
+                refreshed = true;
+                Some((d, c.conversations))
             };
             let now = cx.clock.now().timestamp_millis();
             cx.store.write(|tx| {
-                for d in &devices {
-                    session::remember(tx, d, now)?;
+                if let Some((devices, conversations)) = &fresh {
+                    for d in devices {
+                        session::remember(tx, d, now)?;
+                    }
+                    save_conversations(tx, conversations)?;
+                    release_held(tx, me, now)?;
                 }
                 for m in &r.messages {
-                    if let Some(reason) = receive_one(tx, me, m, &conversations, now)? {
-                        tx.prepare_cached(
-                            "INSERT INTO message_rejected (sender_device, reason, at_ms) VALUES (?1, ?2, ?3)",
-                        )?
-                        .execute(params![m.sender_device, reason, now])?;
-                    }
+                    take(tx, me, &m.sender_user, &m.sender_device, &m.ciphertext, now)?;
                     tx.prepare_cached(
                         "INSERT INTO profile (key, value) VALUES (?1, ?2)
                          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -94,60 +187,111 @@ impl MessageRelay {
                 }
                 Ok(())
             })?;
-            known = Some((devices, conversations));
             // Loop: the next fetch acknowledges these (the relay deletes them) and takes more.
         }
+    }
+
+    /// What this device owes the relay: its queued messages, messages held for a device, and its
+    /// receipts.
+    fn owed(cx: &Context, me: Me<'_>) -> Result<Owed> {
+        cx.store.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, conversation, seq, sent_ms, body FROM message
+                 WHERE state = 'queued' AND sender_device = ?1 ORDER BY seq",
+            )?;
+            let queued = stmt
+                .query_map([me.device], |r| {
+                    Ok(Outbound {
+                        id: r.get(0)?,
+                        conversation: r.get(1)?,
+                        seq: r.get(2)?,
+                        sent_ms: r.get(3)?,
+                        body: r.get(4)?,
+                        to: None,
+                    })
+                })?
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let mut stmt = c.prepare_cached(
+                // Every held copy: the device list is read again on each sync while one waits,
+                // so a change that cleared (or a key now claimable) is noticed.
+                "SELECT m.id, m.conversation, m.seq, m.sent_ms, m.body, h.recipient_device
+                 FROM message_held h JOIN message m ON m.id = h.message_id ORDER BY m.seq",
+            )?;
+            let released = stmt
+                .query_map([], |r| {
+                    Ok(Outbound {
+                        id: r.get(0)?,
+                        conversation: r.get(1)?,
+                        seq: r.get(2)?,
+                        sent_ms: r.get(3)?,
+                        body: r.get(4)?,
+                        to: Some(r.get(5)?),
+                    })
+                })?
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let mut stmt = c.prepare_cached(
+                "SELECT m.conversation, m.sender_user, r.kind, r.message_id FROM receipt_out r
+                 JOIN message m ON m.id = r.message_id ORDER BY m.conversation, m.sender_user, r.kind, m.sent_ms",
+            )?;
+            let receipts = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<std::result::Result<Vec<(String, String, String, String)>, _>>()?;
+            Ok(Owed {
+                queued,
+                released,
+                receipts,
+            })
+        })
     }
 
     async fn send(
         &self,
         cx: &Context,
         http: &Http,
-        me: &OnServer,
+        me: Me<'_>,
         report: &mut SyncReport,
     ) -> Result<()> {
-        let queued = cx.store.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT id, conversation, seq, sent_ms, body FROM message
-                 WHERE state = 'queued' AND sender_device = ?1 ORDER BY seq",
-            )?;
-            let rows = stmt.query_map([&me.device_id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, String>(4)?,
-                ))
-            })?;
-            Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
-        })?;
-        if !queued.is_empty() {
+        let owed = Self::owed(cx, me)?;
+        if !owed.is_empty() {
             let devices = devices(http).await?;
             let c: ConversationsResponse = http.get("/v1/conversations").await?;
             report.requests += 2;
-            let recipients = |conversation: &str| -> Vec<&DeviceKeys> {
-                let members = c
-                    .conversations
-                    .iter()
-                    .find(|c| c.id == conversation)
-                    .map(|c| c.members.clone())
-                    .unwrap_or_default();
+            let now = cx.clock.now().timestamp_millis();
+            // First the keys and members as the server has them now: a changed identity is
+            // noticed before anything is encrypted to it.
+            let changed: Vec<String> = cx.store.write(|tx| {
+                let mut changed = Vec::new();
+                for d in &devices {
+                    if session::remember(tx, d, now)?.changed {
+                        changed.push(d.device_id.clone());
+                    }
+                }
+                save_conversations(tx, &c.conversations)?;
+                release_held(tx, me, now)?;
+                Ok(changed)
+            })?;
+            let devices_of = |users: &[&str]| -> Vec<&DeviceKeys> {
                 devices
                     .iter()
-                    .filter(|d| members.contains(&d.user_id) && d.device_id != me.device_id)
+                    .filter(|d| users.contains(&d.user_id.as_str()) && d.device_id != me.device)
                     .collect()
             };
+            let members = |conversation: &str| -> Option<Vec<&str>> {
+                c.conversations
+                    .iter()
+                    .find(|c| c.id == conversation)
+                    .map(|c| c.members.iter().map(String::as_str).collect())
+            };
+            let plan = plan(&owed, me, &devices_of, &members, now);
             // Sessions to start: devices this one has none with.
             let mut need: Vec<String> = Vec::new();
             cx.store.read(|c| {
-                for (_, conv, ..) in &queued {
-                    for d in recipients(conv) {
-                        if !need.contains(&d.device_id)
-                            && session::sessions(c, &d.device_id)?.is_empty()
-                        {
-                            need.push(d.device_id.clone());
-                        }
+                for p in &plan.envelopes {
+                    if !changed.contains(&p.recipient)
+                        && !need.contains(&p.recipient)
+                        && session::sessions(c, &p.recipient)?.is_empty()
+                    {
+                        need.push(p.recipient.clone());
                     }
                 }
                 Ok(())
@@ -161,40 +305,60 @@ impl MessageRelay {
                 count(report, bytes);
                 r.claimed
             };
-            let now = cx.clock.now().timestamp_millis();
             cx.store.write(|tx| {
                 let stored = account::load_or_create(tx, now)?;
-                for d in &devices {
-                    session::remember(tx, d, now)?;
-                }
                 for k in &claimed {
                     start_session(tx, &stored.account, k, now)?;
                 }
-                for (id, conv, seq, sent_ms, body) in &queued {
-                    if !c.conversations.iter().any(|x| x.id == *conv) {
-                        // Not (or no longer) a conversation of this user: shown, never sent.
-                        tx.prepare_cached(
-                            "UPDATE message SET state = 'undeliverable' WHERE id = ?1",
-                        )?
-                        .execute([id])?;
-                        continue;
+                for p in &plan.envelopes {
+                    let held = session::peer(tx, &p.recipient)?.is_some_and(|x| x.changed);
+                    match (&p.env.content, held) {
+                        (Content::Text { .. }, true) => {
+                            tx.prepare_cached(
+                                "INSERT OR IGNORE INTO message_held (message_id, recipient_device) VALUES (?1, ?2)",
+                            )?
+                            .execute(params![p.env.id, p.recipient])?;
+                        }
+                        // A receipt to a device whose identity changed is not worth keeping.
+                        (Content::Receipt { .. }, true) => {}
+                        (content, false) => {
+                            let copied = encrypt_copy(tx, &p.env, now)?;
+                            let text = matches!(content, Content::Text { .. });
+                            if text && !copied && !p.released {
+                                // No session (no key could be claimed): tried again next sync.
+                                tx.prepare_cached(
+                                    "INSERT OR IGNORE INTO message_held (message_id, recipient_device) VALUES (?1, ?2)",
+                                )?
+                                .execute(params![p.env.id, p.recipient])?;
+                            }
+                            if copied && p.released {
+                                tx.prepare_cached(
+                                    "DELETE FROM message_held WHERE message_id = ?1 AND recipient_device = ?2",
+                                )?
+                                .execute(params![p.env.id, p.recipient])?;
+                            }
+                        }
                     }
-                    for d in recipients(conv) {
-                        let env = Envelope {
-                            v: 1,
-                            conversation: conv.clone(),
-                            sender_user: me.user_id.clone(),
-                            sender_device: me.device_id.clone(),
-                            recipient_device: d.device_id.clone(),
-                            id: id.clone(),
-                            seq: *seq,
-                            sent_ms: *sent_ms,
-                            body: body.clone(),
-                        };
-                        encrypt_copy(tx, &env, now)?;
-                    }
-                    tx.prepare_cached("UPDATE message SET state = 'sending' WHERE id = ?1")?
+                }
+                for (id, device) in &plan.dropped {
+                    tx.prepare_cached(
+                        "DELETE FROM message_held WHERE message_id = ?1 AND recipient_device = ?2",
+                    )?
+                    .execute(params![id, device])?;
+                }
+                for id in &plan.undeliverable {
+                    tx.prepare_cached("UPDATE message SET state = 'undeliverable' WHERE id = ?1")?
                         .execute([id])?;
+                }
+                for m in &owed.queued {
+                    tx.prepare_cached(
+                        "UPDATE message SET state = 'sending' WHERE id = ?1 AND state = 'queued'",
+                    )?
+                    .execute([&m.id])?;
+                }
+                for (_, _, kind, id) in &owed.receipts {
+                    tx.prepare_cached("DELETE FROM receipt_out WHERE message_id = ?1 AND kind = ?2")?
+                        .execute(params![id, kind])?;
                 }
                 Ok(())
             })?;
@@ -237,6 +401,137 @@ impl MessageRelay {
     }
 }
 
+/// A message of this device's to encrypt: queued, or released for one device (`to`).
+struct Outbound {
+    id: String,
+    conversation: String,
+    seq: i64,
+    sent_ms: i64,
+    body: String,
+    to: Option<String>,
+}
+
+struct Owed {
+    queued: Vec<Outbound>,
+    released: Vec<Outbound>,
+    /// (conversation, the message's sender, kind, message id), grouped in that order.
+    receipts: Vec<(String, String, String, String)>,
+}
+
+impl Owed {
+    fn is_empty(&self) -> bool {
+        self.queued.is_empty() && self.released.is_empty() && self.receipts.is_empty()
+    }
+}
+
+struct Plan {
+    envelopes: Vec<Planned>,
+    /// Messages to conversations this user is not (or no longer) a member of.
+    undeliverable: Vec<String>,
+    /// Held copies (message, device) for a device no longer among the conversation's.
+    dropped: Vec<(String, String)>,
+}
+
+/// Every envelope for every device: messages to each device of each member (this user's other
+/// devices included); a delivery receipt to the sender's devices, a read receipt to the
+/// sender's and this user's other devices (so their unread counts follow).
+fn plan<'d>(
+    owed: &Owed,
+    me: Me<'_>,
+    devices_of: &dyn Fn(&[&str]) -> Vec<&'d DeviceKeys>,
+    members: &dyn Fn(&str) -> Option<Vec<&'d str>>,
+    now: i64,
+) -> Plan {
+    let mut envelopes = Vec::new();
+    let mut undeliverable = Vec::new();
+    let envelope = |conversation: &str, to: &str, id: &str, seq, sent_ms, content| Envelope {
+        v: 1,
+        conversation: conversation.to_owned(),
+        sender_user: me.user.to_owned(),
+        sender_device: me.device.to_owned(),
+        recipient_device: to.to_owned(),
+        id: id.to_owned(),
+        seq,
+        sent_ms,
+        content,
+    };
+    let mut dropped = Vec::new();
+    for m in owed.queued.iter().chain(&owed.released) {
+        let users = members(&m.conversation).unwrap_or_default();
+        let devices = devices_of(&users);
+        match &m.to {
+            None if users.is_empty() => {
+                undeliverable.push(m.id.clone());
+                continue;
+            }
+            Some(to) if !devices.iter().any(|d| d.device_id == *to) => {
+                dropped.push((m.id.clone(), to.clone()));
+                continue;
+            }
+            _ => {}
+        }
+        for d in devices {
+            if m.to.as_ref().is_some_and(|to| *to != d.device_id) {
+                continue;
+            }
+            envelopes.push(Planned {
+                recipient: d.device_id.clone(),
+                env: envelope(
+                    &m.conversation,
+                    &d.device_id,
+                    &m.id,
+                    m.seq,
+                    m.sent_ms,
+                    Content::Text {
+                        body: m.body.clone(),
+                    },
+                ),
+                released: m.to.is_some(),
+            });
+        }
+    }
+    let mut i = 0;
+    while i < owed.receipts.len() {
+        let (conversation, sender, kind, _) = &owed.receipts[i];
+        let group: Vec<&String> = owed.receipts[i..]
+            .iter()
+            .take_while(|r| (&r.0, &r.1, &r.2) == (conversation, sender, kind))
+            .take(MAX_RECEIPT_IDS)
+            .map(|r| &r.3)
+            .collect();
+        i += group.len();
+        let (Some(users), Some(kind)) = (members(conversation), ReceiptKind::parse(kind)) else {
+            continue;
+        };
+        let mut to: Vec<&str> = users.into_iter().filter(|u| u == sender).collect();
+        if kind == ReceiptKind::Read {
+            to.push(me.user);
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        for d in devices_of(&to) {
+            envelopes.push(Planned {
+                recipient: d.device_id.clone(),
+                env: envelope(
+                    conversation,
+                    &d.device_id,
+                    &id,
+                    0,
+                    now,
+                    Content::Receipt {
+                        kind,
+                        messages: group.iter().map(|s| (*s).clone()).collect(),
+                    },
+                ),
+                released: false,
+            });
+        }
+    }
+    Plan {
+        envelopes,
+        undeliverable,
+        dropped,
+    }
+}
 /// A new outbound session from a claimed key, after checking the key's signature against the
 /// identity this device first saw for that device.
 fn start_session(
@@ -268,13 +563,14 @@ fn start_session(
     session::save(tx, &k.device.device_id, &s, now)
 }
 
-/// Encrypts `env` for its recipient device with the newest session, and keeps the copy to send.
-fn encrypt_copy(tx: &Transaction<'_>, env: &Envelope, now: i64) -> Result<()> {
+/// Encrypts `env` for its recipient device with the newest session, and keeps the copy to send;
+/// `false` when there is no session with that device.
+fn encrypt_copy(tx: &Transaction<'_>, env: &Envelope, now: i64) -> Result<bool> {
     let Some(mut s) = session::sessions(tx, &env.recipient_device)?
         .into_iter()
         .next()
     else {
-        return Ok(());
+        return Ok(false);
     };
     let plain = serde_json::to_vec(env)?;
     let msg = s
@@ -290,31 +586,32 @@ fn encrypt_copy(tx: &Transaction<'_>, env: &Envelope, now: i64) -> Result<()> {
         "INSERT OR IGNORE INTO message_copy (copy_id, message_id, recipient_device, ciphertext) VALUES (?1, ?2, ?3, ?4)",
     )?
     .execute(params![copy_id.to_string(), env.id, env.recipient_device, padded.0])?;
-    Ok(())
+    Ok(true)
 }
 
-/// Decrypts, checks and stores one delivered message; `Some(reason)` when it is rejected (then
-/// nothing of it is kept: no session change, no one-time key used up).
+/// Decrypts, checks and stores one delivered ciphertext. A rejected one leaves nothing behind:
+/// no session change, no one-time key used up.
 fn receive_one(
     tx: &Transaction<'_>,
-    me: &OnServer,
-    m: &Delivered,
-    conversations: &[Conversation],
+    me: Me<'_>,
+    sender_user: &str,
+    sender_device: &str,
+    ciphertext: &Ciphertext,
     now: i64,
-) -> Result<Option<String>> {
-    let reject = |r: &str| Ok(Some(r.to_owned()));
-    let Some(peer) = session::peer(tx, &m.sender_device)? else {
+) -> Result<Received> {
+    let reject = |r: &str| Ok(Received::Rejected(r.to_owned()));
+    let Some(peer) = session::peer(tx, sender_device)? else {
         return reject("a sender device whose keys this device does not have");
     };
-    if peer.user_id != m.sender_user {
+    if peer.user_id != sender_user {
         return reject("the sender device belongs to another user");
     }
-    let msg = match envelope::unpad(&m.ciphertext) {
+    let msg = match envelope::unpad(ciphertext) {
         Ok(msg) => msg,
         Err(why) => return reject(why),
     };
     let mut opened: Option<(Vec<u8>, Session)> = None;
-    for mut s in session::sessions(tx, &m.sender_device)? {
+    for mut s in session::sessions(tx, sender_device)? {
         if let Ok(p) = s.decrypt(&msg) {
             opened = Some((p, s));
             break;
@@ -322,6 +619,10 @@ fn receive_one(
     }
     let mut new_account = None;
     if opened.is_none() {
+        if peer.changed {
+            // Perhaps from the device's new identity: kept until the user accepts it.
+            return Ok(Received::Held);
+        }
         let OlmMessage::PreKey(pre) = &msg else {
             return reject("no session of this device decrypts it");
         };
@@ -347,45 +648,97 @@ fn receive_one(
         return reject("not a message envelope");
     };
     if env.v != 1
-        || env.recipient_device != me.device_id
-        || env.sender_device != m.sender_device
-        || env.sender_user != m.sender_user
+        || env.recipient_device != me.device
+        || env.sender_device != sender_device
+        || env.sender_user != sender_user
     {
         return reject("the envelope names another sender or recipient than the relay");
     }
-    let member = |u: &str| {
-        conversations
-            .iter()
-            .any(|c| c.id == env.conversation && c.members.iter().any(|x| x == u))
-    };
-    if !member(&env.sender_user) || !member(&me.user_id) {
+    if !is_member(tx, &env.conversation, &env.sender_user)?
+        || !is_member(tx, &env.conversation, me.user)?
+    {
         return reject("a conversation this device and the sender do not share");
     }
-    let seen: bool = tx
-        .prepare_cached("SELECT 1 FROM message WHERE id = ?1")?
-        .exists([&env.id])?;
-    if seen {
-        return reject("a message this device already has (replayed)");
+    match &env.content {
+        Content::Text { body } => {
+            let seen: bool = tx
+                .prepare_cached("SELECT 1 FROM message WHERE id = ?1")?
+                .exists([&env.id])?;
+            if seen {
+                return reject("a message this device already has (replayed)");
+            }
+            let own = env.sender_user == me.user;
+            tx.prepare_cached(
+                "INSERT INTO message (id, conversation, sender_user, sender_device, seq, sent_ms, body, received_ms, state, read_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'received', ?9)",
+            )?
+            .execute(params![
+                env.id,
+                env.conversation,
+                env.sender_user,
+                env.sender_device,
+                env.seq,
+                env.sent_ms,
+                body,
+                now,
+                own.then_some(now)
+            ])?;
+            if !own {
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO receipt_out (message_id, kind) VALUES (?1, 'delivered')",
+                )?
+                .execute([&env.id])?;
+            }
+        }
+        Content::Receipt { kind, messages } => {
+            if messages.len() > MAX_RECEIPT_IDS {
+                return reject("a receipt naming too many messages");
+            }
+            let fresh = tx
+                .prepare_cached("INSERT OR IGNORE INTO envelope_seen (id) VALUES (?1)")?
+                .execute([&env.id])?;
+            if fresh == 0 {
+                return reject("a receipt this device already has (replayed)");
+            }
+            for id in messages {
+                if env.sender_user == me.user {
+                    // Read on this user's other device: read here too.
+                    if *kind == ReceiptKind::Read {
+                        tx.prepare_cached(
+                            "UPDATE message SET read_ms = coalesce(read_ms, ?3) WHERE id = ?1 AND conversation = ?2",
+                        )?
+                        .execute(params![id, env.conversation, env.sent_ms])?;
+                    }
+                    continue;
+                }
+                // Only for this user's own messages of that conversation.
+                let ours: bool = tx
+                    .prepare_cached(
+                        "SELECT 1 FROM message WHERE id = ?1 AND conversation = ?2 AND sender_user = ?3",
+                    )?
+                    .exists(params![id, env.conversation, me.user])?;
+                if ours {
+                    tx.prepare_cached(
+                        "INSERT INTO message_receipt (message_id, user_id, delivered_ms, read_ms) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (message_id, user_id) DO UPDATE SET
+                           delivered_ms = coalesce(delivered_ms, excluded.delivered_ms),
+                           read_ms = coalesce(read_ms, excluded.read_ms)",
+                    )?
+                    .execute(params![
+                        id,
+                        env.sender_user,
+                        env.sent_ms,
+                        (*kind == ReceiptKind::Read).then_some(env.sent_ms)
+                    ])?;
+                }
+            }
+        }
     }
-    tx.prepare_cached(
-        "INSERT INTO message (id, conversation, sender_user, sender_device, seq, sent_ms, body, received_ms, state)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'received')",
-    )?
-    .execute(params![
-        env.id,
-        env.conversation,
-        env.sender_user,
-        env.sender_device,
-        env.seq,
-        env.sent_ms,
-        env.body,
-        now
-    ])?;
-    session::save(tx, &m.sender_device, &s, now)?;
+    session::save(tx, sender_device, &s, now)?;
     if let Some(a) = new_account {
         account::save(tx, &a, now)?;
     }
-    Ok(None)
+    Ok(Received::Kept)
 }
 
 impl Exchange for MessageRelay {
@@ -400,11 +753,15 @@ impl Exchange for MessageRelay {
             if cx.device_role()? == Some(Role::Admin) {
                 return Ok(());
             }
+            let me = Me {
+                user: &on_server.user_id,
+                device: &on_server.device_id,
+            };
             // The pull said whether anything waits: a quiet sync fetches nothing.
             if on_server.said.messages != Some(0) {
-                self.receive(cx, http, on_server, report).await?;
+                self.receive(cx, http, me, report).await?;
             }
-            self.send(cx, http, on_server, report).await
+            self.send(cx, http, me, report).await
         })
     }
 }

@@ -18,7 +18,7 @@ pub(crate) use exchange::MESSAGE_RELAY;
 pub(crate) use publish::KEY_PUBLISHER;
 
 use polku_protocol::keys::IdentityKeys;
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use crate::context::Context;
@@ -39,9 +39,51 @@ pub struct Message {
     pub seq: i64,
     pub sent_ms: i64,
     pub body: String,
-    /// `queued` (on this device, not yet encrypted), `sending`, `sent`, `received`, or
+    /// This user's messages: `queued` (on this device, not yet encrypted), `sending`, `sent`,
+    /// `delivered` (a device of another member has it), `read` (another member read it), or
     /// `undeliverable` (written to a conversation this user is not, or no longer, a member of).
+    /// Others' messages: `received`.
     pub state: String,
+    /// When this user read it (their own messages count as read).
+    pub read_ms: Option<i64>,
+    /// For this user's messages: which other members have it and have read it.
+    pub receipts: Vec<Receipt>,
+}
+
+/// Another member's end-to-end encrypted receipt for one of this user's messages.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Receipt {
+    pub user: String,
+    pub delivered_ms: Option<i64>,
+    pub read_ms: Option<i64>,
+}
+
+/// A conversation as its list shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConversationSummary {
+    /// The citizen's id.
+    pub id: String,
+    /// The members as the server last named them (empty until the first sync).
+    pub members: Vec<String>,
+    /// Messages of other members this user has not read.
+    pub unread: u32,
+    pub messages: u32,
+    pub last_sent_ms: Option<i64>,
+}
+
+/// A device of a conversation member, as this device knows its identity keys.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PeerDevice {
+    pub device_id: String,
+    pub user_id: String,
+    /// The Ed25519 identity key this device trusts for it (what a person compares).
+    pub fingerprint: String,
+    pub first_seen_ms: i64,
+    /// `trusted` (first seen), `verified` (compared by the user) or `identity_changed` (it shows
+    /// other keys now: nothing is encrypted to it until the user accepts them).
+    pub state: String,
+    /// The other Ed25519 key it now shows, when changed.
+    pub changed_fingerprint: Option<String>,
 }
 
 /// A received ciphertext that failed a check, and why (nothing of it was kept).
@@ -55,6 +97,7 @@ pub struct Rejected {
 /// This device's messaging.
 pub struct Messaging<'a> {
     pub(crate) cx: &'a Context,
+    pub(crate) registry: &'a crate::pathway::Registry,
 }
 
 impl Messaging<'_> {
@@ -78,9 +121,20 @@ impl Messaging<'_> {
                 "a citizen's id (1–100 characters)",
             ));
         }
+        let changed: Vec<String> = self.cx.store.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT p.device_id FROM peer_device p JOIN conversation_member m ON m.user_id = p.user_id
+                 WHERE m.conversation = ?1 AND p.changed_ms IS NOT NULL ORDER BY p.device_id",
+            )?;
+            let rows = stmt.query_map([conversation], |r| r.get(0))?;
+            Ok(rows.collect::<std::result::Result<_, _>>()?)
+        })?;
+        if !changed.is_empty() {
+            return Err(Error::IdentityChanged { devices: changed });
+        }
         let now = self.cx.clock.now().timestamp_millis();
         let id = uuid::Uuid::now_v7().to_string();
-        self.cx.store.write(|tx| {
+        let message = self.cx.store.write(|tx| {
             let seq: i64 = tx.query_row(
                 "SELECT coalesce(max(seq), 0) + 1 FROM message WHERE sender_device = ?1",
                 [&device],
@@ -100,18 +154,56 @@ impl Messaging<'_> {
                 sent_ms: now,
                 body: body.to_owned(),
                 state: "queued".into(),
+                read_ms: Some(now),
+                receipts: Vec::new(),
             })
-        })
+        })?;
+        if self.cx.device_role()? == Some(polku_protocol::Role::Citizen)
+            && conversation == self.cx.subject
+        {
+            crate::pathway::Pathways {
+                cx: self.cx,
+                registry: self.registry,
+            }
+            .message_sent()?;
+        }
+        Ok(message)
     }
 
     /// The messages of `conversation` on this device, oldest first.
     pub fn messages(&self, conversation: &str) -> Result<Vec<Message>> {
+        self.page(conversation, None, u32::MAX)
+    }
+
+    /// At most `limit` messages of `conversation` written before message `before` (the newest
+    /// when `None`), oldest first: what a screen scrolled back shows.
+    pub fn page(
+        &self,
+        conversation: &str,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Message>> {
+        let user = crate::sync::server_identity(&self.cx.store)?.map(|(u, _)| u);
         self.cx.store.read(|c| {
+            let bound: Option<(i64, String, i64)> = match before {
+                None => None,
+                Some(id) => Some(
+                    c.prepare_cached("SELECT sent_ms, sender_device, seq FROM message WHERE id = ?1 AND conversation = ?2")?
+                        .query_row(params![id, conversation], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                        .optional()?
+                        .ok_or_else(|| Error::NotFound { what: "message", id: id.to_owned() })?,
+                ),
+            };
             let mut stmt = c.prepare_cached(
-                "SELECT id, conversation, sender_user, sender_device, seq, sent_ms, body, state FROM message
-                 WHERE conversation = ?1 ORDER BY sent_ms, sender_device, seq",
+                "SELECT id, conversation, sender_user, sender_device, seq, sent_ms, body, state, read_ms FROM message
+                 WHERE conversation = ?1 AND (?2 IS NULL OR (sent_ms, sender_device, seq) < (?2, ?3, ?4))
+                 ORDER BY sent_ms DESC, sender_device DESC, seq DESC LIMIT ?5",
             )?;
-            let rows = stmt.query_map([conversation], |r| {
+            let (b_ms, b_dev, b_seq) = match &bound {
+                Some((m, d, q)) => (Some(*m), Some(d.as_str()), Some(*q)),
+                None => (None, None, None),
+            };
+            let rows = stmt.query_map(params![conversation, b_ms, b_dev, b_seq, limit as i64], |r| {
                 Ok(Message {
                     id: r.get(0)?,
                     conversation: r.get(1)?,
@@ -121,9 +213,143 @@ impl Messaging<'_> {
                     sent_ms: r.get(5)?,
                     body: r.get(6)?,
                     state: r.get(7)?,
+                    read_ms: r.get(8)?,
+                    receipts: Vec::new(),
+                })
+            })?;
+            let mut out = rows.collect::<std::result::Result<Vec<_>, _>>()?;
+            out.reverse();
+            let mut receipts = c.prepare_cached(
+                "SELECT user_id, delivered_ms, read_ms FROM message_receipt WHERE message_id = ?1 ORDER BY user_id",
+            )?;
+            for m in out.iter_mut().filter(|m| Some(&m.sender_user) == user.as_ref()) {
+                m.receipts = receipts
+                    .query_map([&m.id], |r| {
+                        Ok(Receipt {
+                            user: r.get(0)?,
+                            delivered_ms: r.get(1)?,
+                            read_ms: r.get(2)?,
+                        })
+                    })?
+                    .collect::<std::result::Result<_, _>>()?;
+                if m.state == "sent" || m.state == "received" {
+                    if m.receipts.iter().any(|r| r.read_ms.is_some()) {
+                        m.state = "read".into();
+                    } else if !m.receipts.is_empty() {
+                        m.state = "delivered".into();
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Marks every message of `conversation` read; read receipts go to their senders (and this
+    /// user's other devices) on the next sync. Returns how many were unread.
+    pub fn mark_read(&self, conversation: &str) -> Result<u32> {
+        let now = self.cx.clock.now().timestamp_millis();
+        self.cx.store.write(|tx| {
+            let ids: Vec<String> = {
+                let mut stmt = tx.prepare_cached(
+                    "UPDATE message SET read_ms = ?2 WHERE conversation = ?1 AND read_ms IS NULL AND state = 'received'
+                     RETURNING id",
+                )?;
+                let rows = stmt.query_map(params![conversation, now], |r| r.get(0))?;
+                rows.collect::<std::result::Result<_, _>>()?
+            };
+            for id in &ids {
+                tx.prepare_cached("INSERT OR IGNORE INTO receipt_out (message_id, kind) VALUES (?1, 'read')")?
+                    .execute([id])?;
+            }
+            Ok(ids.len() as u32)
+        })
+    }
+
+    /// Every conversation this device knows, those with unread messages first, then the most
+    /// recent.
+    pub fn conversations(&self) -> Result<Vec<ConversationSummary>> {
+        self.cx.store.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "WITH ids AS (SELECT conversation AS id FROM conversation_member
+                              UNION SELECT conversation FROM message)
+                 SELECT ids.id,
+                   (SELECT count(*) FROM message m WHERE m.conversation = ids.id AND m.read_ms IS NULL AND m.state = 'received'),
+                   (SELECT count(*) FROM message m WHERE m.conversation = ids.id),
+                   (SELECT max(sent_ms) FROM message m WHERE m.conversation = ids.id),
+                   (SELECT group_concat(user_id, char(10)) FROM (SELECT user_id FROM conversation_member cm
+                      WHERE cm.conversation = ids.id ORDER BY user_id))
+                 FROM ids",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                let members: Option<String> = r.get(4)?;
+                Ok(ConversationSummary {
+                    id: r.get(0)?,
+                    unread: r.get(1)?,
+                    messages: r.get(2)?,
+                    last_sent_ms: r.get(3)?,
+                    members: members
+                        .map(|m| m.split('\n').map(str::to_owned).collect())
+                        .unwrap_or_default(),
+                })
+            })?;
+            let mut out = rows.collect::<std::result::Result<Vec<_>, _>>()?;
+            out.sort_by(|a, b| {
+                (b.unread > 0, b.last_sent_ms, &a.id).cmp(&(a.unread > 0, a.last_sent_ms, &b.id))
+            });
+            Ok(out)
+        })
+    }
+
+    /// The devices of the members of this user's conversations, as this device knows them.
+    pub fn devices(&self) -> Result<Vec<PeerDevice>> {
+        self.cx.store.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT device_id, user_id, ed25519, first_seen_ms, changed_ms IS NOT NULL, verified_ms IS NOT NULL, changed_ed25519
+                 FROM peer_device ORDER BY user_id, first_seen_ms, device_id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                let (changed, verified): (bool, bool) = (r.get(4)?, r.get(5)?);
+                Ok(PeerDevice {
+                    device_id: r.get(0)?,
+                    user_id: r.get(1)?,
+                    fingerprint: r.get(2)?,
+                    first_seen_ms: r.get(3)?,
+                    state: if changed {
+                        "identity_changed"
+                    } else if verified {
+                        "verified"
+                    } else {
+                        "trusted"
+                    }
+                    .into(),
+                    changed_fingerprint: r.get(6)?,
                 })
             })?;
             Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// Accepts the new identity keys a device now shows (after its owner confirmed them): what
+    /// waited for it is encrypted on the next sync, and what it sent is opened now.
+    pub fn accept_identity(&self, device_id: &str) -> Result<()> {
+        let (user, device) =
+            crate::sync::server_identity(&self.cx.store)?.ok_or(Error::NotEnrolled)?;
+        let now = self.cx.clock.now().timestamp_millis();
+        self.cx.store.write(|tx| {
+            if !session::accept_change(tx, device_id)? {
+                return Err(Error::NotFound {
+                    what: "device with changed identity keys",
+                    id: device_id.to_owned(),
+                });
+            }
+            exchange::release_held(
+                tx,
+                exchange::Me {
+                    user: &user,
+                    device: &device,
+                },
+                now,
+            )
         })
     }
 

@@ -14,24 +14,29 @@ pub(crate) struct Peer {
     pub user_id: String,
     pub curve25519: String,
     pub ed25519: String,
+    /// The device now shows other identity keys, not yet accepted by the user: nothing is
+    /// encrypted to it and what it sends waits.
+    pub changed: bool,
 }
 
 pub(crate) fn peer(c: &Connection, device_id: &str) -> Result<Option<Peer>> {
     Ok(c.prepare_cached(
-        "SELECT user_id, curve25519, ed25519 FROM peer_device WHERE device_id = ?1",
+        "SELECT user_id, curve25519, ed25519, changed_ms IS NOT NULL FROM peer_device WHERE device_id = ?1",
     )?
     .query_row([device_id], |r| {
         Ok(Peer {
             user_id: r.get(0)?,
             curve25519: r.get(1)?,
             ed25519: r.get(2)?,
+            changed: r.get(3)?,
         })
     })
     .optional()?)
 }
 
-/// Remembers a peer's keys the first time they are seen; afterwards the first ones stand (a
-/// changed identity is not taken silently).
+/// Remembers a peer's keys the first time they are seen. Afterwards the first ones stand: other
+/// keys for the same device are kept aside as a change for the user to accept, never taken
+/// silently (a server handing out its own keys would read everything otherwise).
 pub(crate) fn remember(tx: &Transaction<'_>, d: &DeviceKeys, now_ms: i64) -> Result<Peer> {
     tx.prepare_cached(
         "INSERT OR IGNORE INTO peer_device (device_id, user_id, curve25519, ed25519, first_seen_ms)
@@ -44,7 +49,37 @@ pub(crate) fn remember(tx: &Transaction<'_>, d: &DeviceKeys, now_ms: i64) -> Res
         d.identity.ed25519,
         now_ms
     ])?;
+    let same = (d.identity.curve25519.as_str(), d.identity.ed25519.as_str());
+    // Keys back to the accepted ones clear a change; new other keys replace a pending change.
+    tx.prepare_cached(
+        "UPDATE peer_device SET
+           changed_curve25519 = CASE WHEN curve25519 = ?2 AND ed25519 = ?3 THEN NULL ELSE ?2 END,
+           changed_ed25519    = CASE WHEN curve25519 = ?2 AND ed25519 = ?3 THEN NULL ELSE ?3 END,
+           changed_ms = CASE WHEN curve25519 = ?2 AND ed25519 = ?3 THEN NULL
+                             WHEN changed_curve25519 = ?2 AND changed_ed25519 = ?3 THEN changed_ms
+                             ELSE ?4 END
+         WHERE device_id = ?1",
+    )?
+    .execute(params![d.device_id, same.0, same.1, now_ms])?;
     peer(tx, &d.device_id)?.ok_or_else(|| Error::Storage("peer device".into()))
+}
+
+/// Takes a device's changed identity keys as its keys: the old sessions go (they belong to the
+/// old identity). `false` when the device has no pending change.
+pub(crate) fn accept_change(tx: &Transaction<'_>, device_id: &str) -> Result<bool> {
+    let n = tx.execute(
+        "UPDATE peer_device SET curve25519 = changed_curve25519, ed25519 = changed_ed25519,
+           changed_curve25519 = NULL, changed_ed25519 = NULL, changed_ms = NULL, verified_ms = NULL
+         WHERE device_id = ?1 AND changed_ms IS NOT NULL",
+        [device_id],
+    )?;
+    if n > 0 {
+        tx.execute(
+            "DELETE FROM olm_session WHERE peer_device = ?1",
+            [device_id],
+        )?;
+    }
+    Ok(n > 0)
 }
 
 /// The sessions with a peer device, most recently used first.

@@ -279,6 +279,33 @@ impl Pathways<'_> {
         self.progress(id)
     }
 
+    /// A message the citizen sent their care team completes each open `message` step of their
+    /// pathways (issue 10: the step is done by writing, not by ticking it). Returns the steps.
+    pub(crate) fn message_sent(&self) -> Result<Vec<String>> {
+        let mut done = Vec::new();
+        for e in self.enrollments()? {
+            let Some(p) = definition_known(self.progress_of(e.clone()))? else {
+                continue;
+            };
+            let def = self.registry.get(&e.definition_id, e.definition_version)?;
+            for st in &p.steps {
+                let is_message = def
+                    .steps
+                    .iter()
+                    .any(|s| s.id == st.step_id && matches!(s.kind, StepKind::Message { .. }));
+                let open = matches!(
+                    st.state,
+                    StepState::Available | StepState::InProgress | StepState::Overdue
+                );
+                if is_message && open {
+                    self.event(e.id, &st.step_id, "completed", None)?;
+                    done.push(st.step_id.clone());
+                }
+            }
+        }
+        Ok(done)
+    }
+
     /// Skips a step with a reason (kept with the enrollment).
     pub fn skip(&self, id: Uuid, step_id: &str, reason: &str) -> Result<Progress> {
         crate::diary::validate::reason(reason)?;

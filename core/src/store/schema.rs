@@ -322,6 +322,56 @@ CREATE TABLE message_rejected (
 );
 "#;
 
+/// Receipts, conversations and identity changes (issue 10).
+/// - `message.read_ms`: when this user read a received message (their own are read when stored).
+/// - `message_receipt`: which other member has a message this user sent, and has read it.
+/// - `receipt_out`: receipts this device owes, sent (batched) with the next sync.
+/// - `envelope_seen`: ids of receipts already taken, so a replay changes nothing.
+/// - `conversation_member`: the members as the server last named them (kept for offline use).
+/// - `peer_device.changed_*`: a known device that now shows other identity keys; nothing is
+///   encrypted to it, and what it sends waits in `inbox_held`, until the user accepts the change.
+/// - `message_held`: messages not yet encrypted to such a device.
+const V11: &str = r#"
+ALTER TABLE message ADD COLUMN read_ms INTEGER;
+CREATE INDEX message_unread ON message (conversation) WHERE read_ms IS NULL AND state = 'received';
+CREATE TABLE message_receipt (
+    message_id   TEXT NOT NULL,
+    user_id      TEXT NOT NULL,
+    delivered_ms INTEGER,
+    read_ms      INTEGER,
+    PRIMARY KEY (message_id, user_id)
+) WITHOUT ROWID;
+CREATE TABLE receipt_out (
+    message_id TEXT NOT NULL,
+    kind       TEXT NOT NULL CHECK (kind IN ('delivered', 'read')),
+    PRIMARY KEY (message_id, kind)
+) WITHOUT ROWID;
+CREATE TABLE envelope_seen (
+    id TEXT PRIMARY KEY NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE conversation_member (
+    conversation TEXT NOT NULL,
+    user_id      TEXT NOT NULL,
+    PRIMARY KEY (conversation, user_id)
+) WITHOUT ROWID;
+ALTER TABLE peer_device ADD COLUMN changed_curve25519 TEXT;
+ALTER TABLE peer_device ADD COLUMN changed_ed25519 TEXT;
+ALTER TABLE peer_device ADD COLUMN changed_ms INTEGER;
+ALTER TABLE peer_device ADD COLUMN verified_ms INTEGER;
+CREATE TABLE message_held (
+    message_id       TEXT NOT NULL,
+    recipient_device TEXT NOT NULL,
+    PRIMARY KEY (message_id, recipient_device)
+) WITHOUT ROWID;
+CREATE TABLE inbox_held (
+    id            INTEGER PRIMARY KEY,
+    sender_user   TEXT NOT NULL,
+    sender_device TEXT NOT NULL,
+    ciphertext    TEXT NOT NULL,
+    held_ms       INTEGER NOT NULL
+);
+"#;
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
@@ -334,11 +384,12 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V8),
         M::up(V9),
         M::up(V10),
+        M::up(V11),
     ])
 }
 
 /// The schema version this build writes.
-pub const LATEST: i64 = 10;
+pub const LATEST: i64 = 11;
 
 #[cfg(test)]
 mod tests {
