@@ -847,6 +847,10 @@ pub struct CaseloadEntry {
     pub flags: Vec<PathwayFlag>,
     /// The person's unacknowledged safety flags (whatever raised them).
     pub safety_flags: Vec<SafetyFlag>,
+    /// The person's conversation with the care team, when this device has it (open it from an
+    /// urgent flag to contact them).
+    pub conversation: Option<String>,
+    pub unread_messages: u32,
 }
 
 pub(crate) fn caseload_entry(
@@ -867,6 +871,8 @@ pub(crate) fn caseload_entry(
             .into_iter()
             .map(|f| safety_flag(f, lang))
             .collect(),
+        conversation: c.conversation,
+        unread_messages: c.unread_messages,
     }
 }
 

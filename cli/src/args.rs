@@ -94,6 +94,36 @@ pub enum Command {
     /// professional's device.
     #[command(subcommand)]
     Flags(FlagsCmd),
+    /// End-to-end encrypted messages with the care team: written offline, sent and received by
+    /// `polku sync`.
+    #[command(subcommand)]
+    Messages(MessagesCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MessagesCmd {
+    /// Conversations on this device, those with unread messages first.
+    List,
+    /// A conversation's messages, oldest first (the newest `--limit`, or those before `--before`).
+    Read {
+        /// The conversation: the citizen's id.
+        conversation: String,
+        /// Show the messages written before this message id (scrolling back).
+        #[arg(long)]
+        before: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Write a message; it is encrypted for every device of every member on the next sync.
+    Send { conversation: String, text: String },
+    /// Mark a conversation's messages read (read receipts go with the next sync).
+    MarkRead { conversation: String },
+    /// This device's identity key and the members' devices as this device trusts them.
+    Devices,
+    /// Accept the new identity keys a device shows, after checking with its owner.
+    Accept { device: String },
+    /// Received ciphertexts that failed a check (tampered, re-routed or replayed), and why.
+    Rejected,
 }
 
 #[derive(Subcommand, Debug)]

@@ -5,6 +5,7 @@
 mod args;
 mod demo;
 mod entry;
+mod messages;
 mod output;
 mod pathway;
 mod safety;
@@ -248,6 +249,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Flags(cmd) => safety::run(&open(cli, tz)?, cmd, cli.json, audience(cli)),
+        Command::Messages(cmd) => messages::run(&open(cli, tz)?, cmd, cli.json, tz),
         Command::Import(ImportCmd::Cgm { file, format }) => {
             let p = open(cli, tz)?;
             let format = format.map(|f| match f {

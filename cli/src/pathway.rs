@@ -254,6 +254,12 @@ pub(crate) fn print_caseload(all: &[polku_core::pathway::ClientSummary], lang: L
             ),
             None => println!("{mark} {}  (no pathway)", c.subject),
         }
+        if c.unread_messages > 0 {
+            println!(
+                "        {} unread message(s): polku messages read {}",
+                c.unread_messages, c.subject
+            );
+        }
         // One line per rule: a night of sensor readings below 3.0 is one matter (the newest
         // flag's id acknowledges the earlier ones too).
         let mut rules: Vec<polku_core::safety::Rule> =

@@ -895,3 +895,75 @@ fn safety_flags_between_a_citizen_and_her_nurse() {
     let text = String::from_utf8(aino.run(&["flags", "list", "--all"]).stdout).unwrap();
     assert!(text.contains(&format!("acknowledged by {nurse}")), "{text}");
 }
+
+/// `polku messages` on both sides of a real server: the citizen asks about a low reading while
+/// offline, the nurse sees it unread in her caseload, reads and answers; the citizen sees her
+/// question read and the answer. Bad input is a typed error.
+#[test]
+fn messages_between_a_citizen_and_her_nurse() {
+    let (server, citizen, nurse) = citizen_and_nurse();
+    let aino = Home::new();
+    aino.enroll(&server, &citizen);
+    let hoitaja = Home::new();
+    hoitaja.enroll(&server, &nurse);
+    // Each device publishes its keys on its first sync.
+    aino.json(&["sync"]);
+    hoitaja.json(&["sync"]);
+
+    let q = "Aamulla 3,4 – mitä teen?";
+    let m = aino.json(&["messages", "send", &citizen, q]);
+    assert_eq!(m["message"]["state"], "queued");
+    let (code, e) = aino.json_err(&["messages", "send", &citizen, "   "]);
+    assert_eq!((code, e["field"].as_str()), (2, Some("body")));
+    aino.json(&["sync"]);
+
+    hoitaja.json(&["sync"]);
+    let list = hoitaja.json(&["messages", "list"]);
+    assert_eq!(list["conversations"][0]["id"], citizen.as_str());
+    assert_eq!(list["conversations"][0]["unread"], 1);
+    let c = hoitaja.json(&["pathway", "caseload"]);
+    assert_eq!(c[0]["subject"], citizen.as_str());
+    assert_eq!(c[0]["conversation"], citizen.as_str());
+    assert_eq!(c[0]["unread_messages"], 1);
+    let human = String::from_utf8(hoitaja.run(&["pathway", "caseload"]).stdout).unwrap();
+    assert!(human.contains("1 unread message(s)"), "{human}");
+    let r = hoitaja.json(&["messages", "read", &citizen]);
+    assert_eq!(r["messages"][0]["body"], q);
+    assert_eq!(r["messages"][0]["sender_user"], citizen.as_str());
+    assert_eq!(
+        hoitaja.json(&["messages", "mark-read", &citizen])["marked_read"],
+        1
+    );
+    let a = "Syö 15 g hiilihydraattia ja mittaa 15 minuutin päästä uudelleen.";
+    hoitaja.json(&["messages", "send", &citizen, a]);
+    hoitaja.json(&["sync"]);
+
+    aino.json(&["sync"]);
+    let r = aino.json(&["messages", "read", &citizen]);
+    assert_eq!(r["messages"][0]["state"], "read");
+    assert_eq!(r["messages"][0]["receipts"][0]["user"], nurse.as_str());
+    assert_eq!(r["messages"][1]["body"], a);
+    let text = String::from_utf8(aino.run(&["messages", "read", &citizen]).stdout).unwrap();
+    assert!(
+        text.contains(&format!("read by {nurse}")) && text.contains("(unread)"),
+        "{text}"
+    );
+    // Scrolling back: the one message before the answer.
+    let answer_id = r["messages"][1]["id"].as_str().unwrap().to_owned();
+    let back = aino.json(&["messages", "read", &citizen, "--before", &answer_id]);
+    assert_eq!(back["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(back["messages"][0]["body"], q);
+    let (code, e) = aino.json_err(&["messages", "read", &citizen, "--before", "nope"]);
+    assert_eq!((code, e["code"].as_str()), (4, Some("not_found")));
+
+    let d = aino.json(&["messages", "devices"]);
+    assert!(d["this_device"]["ed25519"].is_string());
+    let devices = d["devices"].as_array().unwrap();
+    assert!(devices
+        .iter()
+        .any(|x| x["user_id"] == nurse.as_str() && x["state"] == "trusted"));
+    assert!(aino.json(&["messages", "rejected"])["rejected"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}

@@ -182,10 +182,16 @@ impl Polku {
         }
     }
 
-    /// The care team's overview of every subject on this device: who is stuck, overdue or
-    /// flagged, the urgent first (`pathway::caseload`).
+    /// The care team's overview of every subject on this device: who is stuck, overdue, flagged
+    /// or has written, the urgent first (`pathway::caseload`).
     pub fn caseload(&self) -> Result<Vec<crate::pathway::ClientSummary>> {
-        crate::pathway::caseload(&self.cx, &self.registry)
+        let inbox = self
+            .messaging()
+            .conversations()?
+            .into_iter()
+            .map(|c| (c.id, c.unread))
+            .collect();
+        crate::pathway::caseload(&self.cx, &self.registry, &inbox)
     }
 
     /// Every subject whose record is on this device.

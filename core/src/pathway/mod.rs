@@ -742,7 +742,13 @@ impl ClientSummary {
             expired_steps: Vec::new(),
             flags: Vec::new(),
             safety_flags,
+            conversation: None,
+            unread_messages: 0,
         }
+    }
+
+    fn messages_only(subject: String) -> ClientSummary {
+        ClientSummary::flags_only(subject, Vec::new())
     }
 
     fn definition_unavailable(subject: String, e: Enrollment) -> ClientSummary {
@@ -770,6 +776,8 @@ impl ClientSummary {
             }],
             safety_flags: Vec::new(),
             enrollment: Some(e),
+            conversation: None,
+            unread_messages: 0,
         }
     }
 }
@@ -790,6 +798,11 @@ pub struct ClientSummary {
     pub flags: Vec<RaisedFlag>,
     /// The person's unacknowledged safety flags, whatever raised them (on every row of theirs).
     pub safety_flags: Vec<SafetyFlag>,
+    /// The person's conversation with the care team, when this device has it: where an urgent
+    /// flag's "contact today" leads.
+    pub conversation: Option<String>,
+    /// Their messages this user has not read.
+    pub unread_messages: u32,
 }
 
 impl ClientSummary {
@@ -800,9 +813,15 @@ impl ClientSummary {
 }
 
 /// Evaluates every enrollment of every subject on this device: the care team's overview of
-/// who is stuck, overdue or flagged. People with unacknowledged safety flags first (also
-/// those on no pathway), then urgent pathway flags, then overdue steps, then the rest.
-pub(crate) fn caseload(cx: &Context, registry: &Registry) -> Result<Vec<ClientSummary>> {
+/// who is stuck, overdue, flagged or waiting for an answer. People with unacknowledged safety
+/// flags first (also those on no pathway), then urgent pathway flags, then overdue steps, then
+/// unread messages, then the rest. `inbox`: this device's conversations and their unread counts
+/// (from messaging, which the root object asks: the pathway domain does not read messages).
+pub(crate) fn caseload(
+    cx: &Context,
+    registry: &Registry,
+    inbox: &std::collections::BTreeMap<String, u32>,
+) -> Result<Vec<ClientSummary>> {
     let mut open_flags = crate::safety::open_by_subject(&cx.store)?;
     let subjects: Vec<(String, i64)> = cx.store.read(|c| {
             let mut stmt = c.prepare_cached("SELECT DISTINCT s.id, s.no FROM pathway_enrollment e JOIN subject s ON s.no = e.subject_no ORDER BY s.no")?;
@@ -851,6 +870,8 @@ pub(crate) fn caseload(cx: &Context, registry: &Registry) -> Result<Vec<ClientSu
                 flags: p.flags,
                 safety_flags: safety_flags.clone(),
                 enrollment: Some(p.enrollment),
+                conversation: None,
+                unread_messages: 0,
             });
         }
     }
@@ -859,11 +880,25 @@ pub(crate) fn caseload(cx: &Context, registry: &Registry) -> Result<Vec<ClientSu
             .into_iter()
             .map(|(subject, flags)| ClientSummary::flags_only(subject, flags)),
     );
+    // Conversations: each row links to its person's; a person whose unread messages are the
+    // only thing waiting gets a row too.
+    for (conversation, unread) in inbox {
+        if *unread > 0 && !out.iter().any(|c| c.subject == *conversation) {
+            out.push(ClientSummary::messages_only(conversation.clone()));
+        }
+    }
+    for c in out.iter_mut() {
+        if let Some(n) = inbox.get(&c.subject) {
+            c.conversation = Some(c.subject.clone());
+            c.unread_messages = *n;
+        }
+    }
     out.sort_by_key(|c| {
         (
             c.safety_flags.is_empty(),
             !c.urgent(),
             c.overdue_steps.is_empty(),
+            c.unread_messages == 0,
             c.subject.clone(),
         )
     });
