@@ -137,6 +137,13 @@ impl PolkuClient {
         })
     }
 
+    /// End-to-end encrypted messages with the care team.
+    pub fn messages(&self) -> Arc<crate::messaging::MessagesClient> {
+        Arc::new(crate::messaging::MessagesClient {
+            inner: self.inner.clone(),
+        })
+    }
+
     /// Client details, merged per field across devices.
     pub fn details(&self) -> Arc<crate::sync::DetailsClient> {
         Arc::new(crate::sync::DetailsClient {

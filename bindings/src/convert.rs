@@ -409,7 +409,7 @@ pub struct GlucoseReport {
     pub meter: Option<GlucoseSummary>,
 }
 
-fn ms(t: i64) -> SystemTime {
+pub(crate) fn ms(t: i64) -> SystemTime {
     system_time(polku_core::time::from_ms(t))
 }
 

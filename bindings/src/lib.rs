@@ -5,12 +5,14 @@
 mod client;
 mod convert;
 mod error;
+mod messaging;
 mod safety;
 mod sync;
 
 pub use client::*;
 pub use convert::*;
 pub use error::{ImportProblem, PolkuError};
+pub use messaging::*;
 pub use safety::*;
 pub use sync::*;
 

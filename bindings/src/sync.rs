@@ -226,7 +226,7 @@ impl SyncClient {
 }
 
 /// A panic inside a sync future becomes `PolkuError::Internal`, as `guard` does for plain calls.
-async fn futures_guard<T>(
+pub(crate) async fn futures_guard<T>(
     f: impl std::future::Future<Output = polku_core::Result<T>>,
 ) -> Result<T> {
     use std::panic::AssertUnwindSafe;

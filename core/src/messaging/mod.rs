@@ -353,6 +353,12 @@ impl Messaging<'_> {
         })
     }
 
+    /// Wakes after every committed write of this device (a received message, a receipt, a state
+    /// change): a screen reads `conversations` or `page` again and compares.
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.cx.store.watch_writes()
+    }
+
     /// Received ciphertexts that failed a check, newest last.
     pub fn rejected(&self) -> Result<Vec<Rejected>> {
         self.cx.store.read(|c| {

@@ -34,6 +34,8 @@ pub struct Store {
     path: PathBuf,
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    /// Counts committed writes: what a screen's subscription waits on before it reads again.
+    writes: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -120,6 +122,7 @@ impl Store {
             path: path.to_owned(),
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
+            writes: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -133,7 +136,14 @@ impl Store {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit().map_err(map_sql)?;
+        self.writes.send_modify(|n| *n += 1);
         Ok(out)
+    }
+
+    /// A receiver that wakes after every committed write (any domain's: a subscriber reads what
+    /// it shows again and compares).
+    pub fn watch_writes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.writes.subscribe()
     }
 
     /// Runs `f` on the reader connection (sees every committed write, never blocks the writer).

@@ -1,0 +1,88 @@
+package fi.polku
+
+import java.nio.file.Path
+import java.util.concurrent.LinkedBlockingQueue
+import java.util.concurrent.TimeUnit
+import kotlinx.coroutines.runBlocking
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertNotNull
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.io.TempDir
+import uniffi.polku_ffi.*
+
+/**
+ * End-to-end encrypted messages from Kotlin through the real polku-server that tests/kotlin/run
+ * started: the citizen's eighth code and the nurse's third (POLKU_TEST_NURSE_CODE3).
+ */
+class MessagingBindingsTest {
+    @TempDir
+    lateinit var dir: Path
+
+    private val server = System.getenv("POLKU_TEST_SERVER") ?: error("run through tests/kotlin/run")
+    private val codes = System.getenv("POLKU_TEST_CODES").split(",")
+
+    private fun phone(name: String) =
+        PolkuClient.open(dir.resolve("$name.db").toString(), FixedKey(generateDatabaseKey()), "Europe/Helsinki")
+
+    /** Waits for the first update that `ok` accepts; null after ten quiet seconds. */
+    private fun LinkedBlockingQueue<List<Conversation>>.awaitUpdate(ok: (List<Conversation>) -> Boolean): List<Conversation>? {
+        while (true) {
+            val u = poll(10, TimeUnit.SECONDS) ?: return null
+            if (ok(u)) return u
+        }
+    }
+
+    @Test
+    fun `a citizen and her nurse write to each other and the nurse's list follows`() = runBlocking {
+        val citizen = phone("k").enroll(server, codes[7], "Pixel")
+        val nurse = phone("nurse3").enroll(server, System.getenv("POLKU_TEST_NURSE_CODE3"), "laptop")
+        // The first sync publishes each device's keys.
+        citizen.sync().sync(null)
+        nurse.sync().sync(null)
+        val conv = citizen.subjectId()
+
+        val updates = LinkedBlockingQueue<List<Conversation>>()
+        val handle = nurse.messages().subscribe(object : ConversationsListener {
+            override fun onUpdate(conversations: List<Conversation>) {
+                updates.add(conversations)
+            }
+        })
+        assertNotNull(updates.poll(10, TimeUnit.SECONDS), "the current list comes first")
+
+        val question = "Aamuarvo 3,4 – mitä teen?"
+        val sent = citizen.messages().send(conv, question)
+        assertEquals(MessageState.SENT, sent.state, "delivered to the relay in the same call")
+        val bad = runCatching { citizen.messages().send(conv, "   ") }.exceptionOrNull()
+        assertEquals("body", (bad as PolkuException.Validation).field)
+
+        nurse.sync().sync(null)
+        val seen = updates.awaitUpdate { u -> u.any { it.id == conv && it.unread == 1u } }
+        assertNotNull(seen, "the listener heard of the unread message")
+        val got = nurse.messages().messages(conv, null, 50u).last()
+        assertEquals(question, got.body)
+        assertEquals(MessageState.RECEIVED, got.state)
+        assertEquals(conv, nurse.pathways(Language.EN).caseload().first { it.subjectId == conv }.conversation)
+        assertEquals(1u, nurse.messages().markRead(conv))
+        assertNotNull(updates.awaitUpdate { u -> u.any { it.id == conv && it.unread == 0u } })
+        // Cancelled, the subscription hears nothing more of the nurse's answer.
+        handle.cancel()
+        updates.clear()
+        val answer = "Syö 15 g hiilihydraattia ja mittaa uudelleen."
+        nurse.messages().send(conv, answer)
+        assertEquals(null, updates.poll(1, TimeUnit.SECONDS))
+
+        citizen.sync().sync(null)
+        val mine = citizen.messages().messages(conv, null, 50u)
+        val asked = mine.first { it.id == sent.id }
+        assertEquals(MessageState.READ, asked.state, "the nurse's read receipt came back")
+        val nurseUser = nurse.sync().status().enrollment!!.userId
+        assertEquals(nurseUser, asked.receipts.single().userId)
+        assertEquals(answer, mine.last().body)
+        assertEquals(1u, citizen.messages().conversations().first { it.id == conv }.unread)
+
+        assertNotNull(citizen.messages().fingerprint())
+        assertTrue(citizen.messages().devices().any { it.userId == nurseUser && it.trust == DeviceTrust.TRUSTED })
+        assertTrue(citizen.messages().rejected().isEmpty())
+    }
+}
