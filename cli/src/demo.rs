@@ -348,6 +348,19 @@ pub fn run(a: &DemoArgs, tz: Tz, json_out: bool) -> Result<(), Error> {
         ACK_NOTE,
         synced.acknowledged_by
     );
+    println!("\nMessages, end-to-end encrypted (Olm) through the same server:");
+    for m in &synced.messages.conversation {
+        let who = if m.sender_user == synced.messages.conversation[0].sender_user {
+            "Aino"
+        } else {
+            "Nurse"
+        };
+        println!("  {who} [{}]: {}", m.state, m.body);
+    }
+    println!(
+        "The server's database, opened with its key, holds the text of neither message ({} rows with it).",
+        synced.messages.server_rows_with_text
+    );
     match &a.keep {
         Some(dir) => println!("\nThe profile is kept: polku --home {} --passphrase-env VAR diary list   (with VAR=demo)", dir.display()),
         None => println!("\n(The demo profile was temporary and has been removed; use --keep DIR to keep it.)"),
@@ -382,6 +395,7 @@ struct SyncDemo {
     acknowledged: usize,
     acknowledged_by: String,
     phone_open_flags_after: usize,
+    messages: MessagesDemo,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -503,7 +517,34 @@ fn sync_demo(
         .next()
         .unwrap_or_default();
     let phone_open_flags_after = on_phone.iter().filter(|f| f.is_open()).count();
+
+    // 7. The citizen asks the nurse about the low night; the nurse answers. End-to-end
+    // encrypted: the server relays ciphertext and its database holds no word of either.
+    let asked = phone.messaging().send(&citizen, QUESTION)?;
+    rt.block_on(phone.sync().sync(None))?;
+    rt.block_on(device.sync().sync(None))?;
+    device.messaging().mark_read(&citizen)?;
+    device.messaging().send(&citizen, ANSWER)?;
+    rt.block_on(device.sync().sync(None))?;
+    rt.block_on(phone.sync().sync(None))?;
+    let conversation = phone.messaging().messages(&citizen)?;
+    let question_state = conversation
+        .iter()
+        .find(|m| m.id == asked.id)
+        .map(|m| m.state.clone())
+        .unwrap_or_default();
     let _ = stop.send(());
+    let server_rows_with_text = rows_containing(
+        &home.join("server").join("polku-server.db"),
+        &home.join("server.key"),
+        &[QUESTION, ANSWER],
+    )?;
+    // The same scan finds what the server does hold in the clear (the user's name): it reads.
+    let server_rows_with_user_name = rows_containing(
+        &home.join("server").join("polku-server.db"),
+        &home.join("server.key"),
+        &["Aino (demo)"],
+    )?;
     Ok(SyncDemo {
         server: url,
         uploaded: up.pushed,
@@ -515,5 +556,68 @@ fn sync_demo(
         acknowledged,
         acknowledged_by,
         phone_open_flags_after,
+        messages: MessagesDemo {
+            conversation,
+            question_state,
+            server_rows_with_text,
+            server_rows_with_user_name,
+        },
     })
+}
+
+const QUESTION: &str = "My sensor showed under 3 for two hours last night and 3.1 this morning. Should I change my evening insulin?";
+const ANSWER: &str = "Thank you for telling me. Keep 15-20 g of fast sugar by your bed, and do not change the dose yourself: I booked you a call with the doctor tomorrow at 10.";
+
+#[derive(Debug, serde::Serialize)]
+struct MessagesDemo {
+    /// The conversation as the phone shows it at the end.
+    conversation: Vec<polku_core::messaging::Message>,
+    /// The citizen's question: `read` once the nurse's read receipt came back.
+    question_state: String,
+    /// Rows of any table of the server's database holding either text (the demo expects none).
+    server_rows_with_text: usize,
+    /// The same scan for the citizen's name, which the server keeps: proves the scan reads.
+    server_rows_with_user_name: usize,
+}
+
+/// Opens the server's database as its operator could (with its key) and counts the rows of any
+/// table holding one of `texts` in any column.
+fn rows_containing(
+    db: &std::path::Path,
+    key_file: &std::path::Path,
+    texts: &[&str],
+) -> Result<usize, Error> {
+    let sql = |e: rusqlite::Error| Error::Storage(format!("demo server database: {e}"));
+    let hex = std::fs::read_to_string(key_file)?;
+    let c = rusqlite::Connection::open(db).map_err(sql)?;
+    c.execute_batch(&format!("PRAGMA key = \"x'{}'\";", hex.trim()))
+        .map_err(sql)?;
+    let tables: Vec<String> = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .map_err(sql)?
+        .query_map([], |r| r.get(0))
+        .map_err(sql)?
+        .collect::<Result<_, _>>()
+        .map_err(sql)?;
+    let mut found = 0;
+    for t in tables {
+        let mut stmt = c.prepare(&format!("SELECT * FROM \"{t}\"")).map_err(sql)?;
+        let n = stmt.column_count();
+        let mut rows = stmt.query([]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let hit = (0..n).any(|i| {
+                let bytes: &[u8] = match row.get_ref(i) {
+                    Ok(rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b)) => {
+                        b
+                    }
+                    _ => return false,
+                };
+                texts
+                    .iter()
+                    .any(|t| bytes.windows(t.len()).any(|w| w == t.as_bytes()))
+            });
+            found += hit as usize;
+        }
+    }
+    Ok(found)
 }

@@ -439,6 +439,15 @@ fn demo_runs_and_reports() {
     assert_eq!(v["sync"]["acknowledged"].as_u64(), Some(raised));
     assert_eq!(v["sync"]["phone_open_flags_after"], 0);
     assert!(!v["sync"]["acknowledged_by"].as_str().unwrap().is_empty());
+    // Messages: the citizen's question came back read, the nurse's answer arrived, and the
+    // server's database (opened with its key) holds neither text, while the same scan finds
+    // the user's name there.
+    let m = &v["sync"]["messages"];
+    assert_eq!(m["question_state"], "read");
+    assert_eq!(m["conversation"].as_array().unwrap().len(), 2);
+    assert_eq!(m["conversation"][1]["state"], "received");
+    assert_eq!(m["server_rows_with_text"], 0);
+    assert!(m["server_rows_with_user_name"].as_u64().unwrap() >= 1);
     // The kept profile opens with the documented passphrase.
     let list = Command::new(env!("CARGO_BIN_EXE_polku"))
         .args(["--json", "--home"])
