@@ -259,4 +259,80 @@ mod tests {
         let other = device();
         assert!(check_key("d1", &b64e(other.public_key().as_ref()), &k, false).is_err());
     }
+
+    /// Seeded mutations of a devices list and a claim answer as the server sends them: no input
+    /// panics, and whatever still parses and verifies names exactly the genuine keys (a bit
+    /// changed in a key, an id or a signature never yields a key that verifies).
+    #[test]
+    fn mutated_key_bundles_never_verify_as_other_keys() {
+        let d = device();
+        let ed = b64e(d.public_key().as_ref());
+        let curve = b64e(&[7u8; 32]);
+        let identity = IdentityKeys {
+            signature: b64e(
+                d.sign(identity_statement("u1", "d1", &curve, &ed).as_bytes())
+                    .as_ref(),
+            ),
+            curve25519: curve.clone(),
+            ed25519: ed.clone(),
+        };
+        let genuine = DeviceKeys {
+            user_id: "u1".into(),
+            device_id: "d1".into(),
+            identity,
+        };
+        let mut key = SignedKey {
+            key_id: "AAAAAQ".into(),
+            key: b64e(&[3u8; 32]),
+            signature: String::new(),
+        };
+        key.signature = b64e(d.sign(key_statement("d1", &key, false).as_bytes()).as_ref());
+        let devices = serde_json::to_vec(&DevicesResponse {
+            devices: vec![genuine.clone()],
+        })
+        .unwrap();
+        let claim = serde_json::to_vec(&KeysClaimResponse {
+            claimed: vec![ClaimedKey {
+                device: genuine.clone(),
+                key: key.clone(),
+                fallback: false,
+            }],
+            unavailable: vec![],
+        })
+        .unwrap();
+        let mut m = crate::mutation::Mutator::new(0x5eed_0001);
+        for round in 0..20_000 {
+            let bytes = m.mutate(&devices);
+            if let Ok(r) = serde_json::from_slice::<DevicesResponse>(&bytes) {
+                for x in r.devices {
+                    if check_identity(&x.user_id, &x.device_id, &x.identity).is_ok() {
+                        assert_eq!(
+                            x,
+                            genuine,
+                            "round {round}: {}",
+                            String::from_utf8_lossy(&bytes)
+                        );
+                    }
+                }
+            }
+            let bytes = m.mutate(&claim);
+            if let Ok(r) = serde_json::from_slice::<KeysClaimResponse>(&bytes) {
+                for c in r.claimed {
+                    // The device checks a claimed key against the identity it trusts.
+                    if check_key(&c.device.device_id, &ed, &c.key, c.fallback).is_ok() {
+                        assert_eq!(
+                            (
+                                c.device.device_id.as_str(),
+                                &c.key.key,
+                                &c.key.key_id,
+                                c.fallback
+                            ),
+                            ("d1", &key.key, &key.key_id, false),
+                            "round {round}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

@@ -139,4 +139,40 @@ mod tests {
         bad.replace_range(0..1, "*");
         assert!(Ciphertext(bad).check().is_err());
     }
+
+    /// Seeded mutations of a send request: nothing panics, and a ciphertext that still passes
+    /// the relay's check is a whole padding bucket of base64.
+    #[test]
+    fn mutated_send_requests_parse_or_are_refused_without_panicking() {
+        let body = serde_json::to_vec(&SendRequest {
+            messages: vec![Outgoing {
+                id: "0f0e0d0c-0b0a-4908-8706-050403020100".into(),
+                recipient_device: "d1".into(),
+                ciphertext: Ciphertext(
+                    base64::engine::general_purpose::STANDARD_NO_PAD.encode([9u8; 512]),
+                ),
+            }],
+        })
+        .unwrap();
+        let mut m = crate::mutation::Mutator::new(0x5eed_0002);
+        let mut parsed = 0;
+        for round in 0..20_000 {
+            let bytes = m.mutate(&body);
+            if let Ok(r) = serde_json::from_slice::<SendRequest>(&bytes) {
+                parsed += 1;
+                for o in r.messages {
+                    if o.ciphertext.check().is_ok() {
+                        let raw = base64::engine::general_purpose::STANDARD_NO_PAD
+                            .decode(&o.ciphertext.0)
+                            .unwrap();
+                        assert!(PAD_BUCKETS.contains(&raw.len()), "round {round}");
+                    }
+                }
+            }
+        }
+        assert!(
+            parsed > 1000,
+            "the mutations stay near valid: {parsed} parsed"
+        );
+    }
 }

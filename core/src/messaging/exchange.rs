@@ -612,7 +612,7 @@ fn receive_one(
     };
     let mut opened: Option<(Vec<u8>, Session)> = None;
     for mut s in session::sessions(tx, sender_device)? {
-        if let Ok(p) = s.decrypt(&msg) {
+        if let Some(p) = session::open(&mut s, &msg) {
             opened = Some((p, s));
             break;
         }

@@ -4,7 +4,7 @@
 
 use polku_protocol::keys::DeviceKeys;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use vodozemac::olm::{Session, SessionPickle};
+use vodozemac::olm::{OlmMessage, Session, SessionPickle};
 
 use crate::error::{Error, Result};
 
@@ -110,4 +110,16 @@ pub(crate) fn save(
     )?
     .execute(params![peer_device, s.session_id(), pickle, now_ms])?;
     Ok(())
+}
+
+/// Decrypts `msg` with `s`, or `None`. A pre-key message opens only the session its keys name:
+/// Olm authenticates the inner message, not the pre-key wrapper's keys, and a wrapper with
+/// altered keys must not pass for the genuine message.
+pub(crate) fn open(s: &mut Session, msg: &OlmMessage) -> Option<Vec<u8>> {
+    if let OlmMessage::PreKey(pre) = msg {
+        if pre.session_id() != s.session_id() {
+            return None;
+        }
+    }
+    s.decrypt(msg).ok()
 }
