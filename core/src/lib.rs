@@ -6,6 +6,7 @@ pub mod analytics;
 pub mod client;
 pub mod content;
 mod context;
+mod crash;
 pub mod details;
 pub mod diary;
 pub mod error;

@@ -158,6 +158,7 @@ impl MessageRelay {
             if r.messages.is_empty() {
                 return Ok(());
             }
+            crate::crash::point("messaging.fetched");
             // Senders' keys and the conversations' members as the server has them now, once.
             let fresh = if refreshed {
                 None
@@ -179,6 +180,9 @@ impl MessageRelay {
                 }
                 for m in &r.messages {
                     take(tx, me, &m.sender_user, &m.sender_device, &m.ciphertext, now)?;
+                    // Decrypted, the session advanced and the one-time key used, none of it
+                    // committed yet.
+                    crate::crash::point("messaging.decrypted");
                     tx.prepare_cached(
                         "INSERT INTO profile (key, value) VALUES (?1, ?2)
                          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -187,6 +191,7 @@ impl MessageRelay {
                 }
                 Ok(())
             })?;
+            crate::crash::point("messaging.stored");
             // Loop: the next fetch acknowledges these (the relay deletes them) and takes more.
         }
     }
@@ -380,10 +385,12 @@ impl MessageRelay {
             if copies.is_empty() {
                 return Ok(());
             }
+            crate::crash::point("messaging.encrypted");
             let (r, bytes): (SendResponse, usize) = http
                 .post("/v1/messages/send", &SendRequest { messages: copies })
                 .await?;
             count(report, bytes);
+            crate::crash::point("messaging.relayed");
             cx.store.write(|tx| {
                 for res in &r.results {
                     // Queued, a duplicate of one queued before, or a device gone: answered.

@@ -2,6 +2,8 @@
 //! `sync-node serve DATA ADDR`: the server on ADDR (prints "ready" once listening).
 //! `sync-node client DB SEED`: writes diary entries to an enrolled profile, printing `ACK <id>`
 //! after each write returned, and syncs every few writes (errors ignored), forever.
+//! `sync-node sync DB`: one sync of an enrolled profile (prints "synced"); with POLKU_CRASH_AT
+//! set it SIGKILLs itself at that point of messaging instead.
 
 use std::io::Write;
 use std::path::Path;
@@ -54,8 +56,19 @@ fn main() {
                 }
             }
         }
+        Some("sync") => {
+            let polku = Polku::open(Path::new(&args[2]), &DbKey::from_bytes([9u8; 32])).unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(polku.sync().sync(None)).unwrap();
+            println!("synced");
+        }
         _ => {
-            eprintln!("usage: sync-node serve DATA ADDR | sync-node client DB SEED");
+            eprintln!(
+                "usage: sync-node serve DATA ADDR | sync-node client DB SEED | sync-node sync DB"
+            );
             std::process::exit(2);
         }
     }
