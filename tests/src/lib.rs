@@ -223,22 +223,9 @@ enum Fault {
     Unavailable,
 }
 
-/// The tests' seeded random source, so every failure replays from its printed seed.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.max(1))
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        // xorshift64*: small, seedable, good enough to pick faults.
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
+/// The tests' seeded random source, so every failure replays from its printed seed (the same
+/// generator the decoder mutation tests use).
+pub use polku_protocol::mutation::Mutator as Rng;
 
 impl FaultProxy {
     pub fn start(target: SocketAddr, seed: u64) -> FaultProxy {
