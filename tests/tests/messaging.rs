@@ -483,3 +483,33 @@ fn a_changed_identity_key_blocks_sending_to_that_device_until_accepted() {
         Err(polku_core::Error::NotFound { .. })
     ));
 }
+
+/// The conversations and their devices are asked for again only when the pull's digest of them
+/// changed: a steady conversation costs the pull and the send, and a member's new device is
+/// noticed on the next sync and gets the next message.
+#[test]
+fn the_directory_is_asked_for_again_only_when_it_changed() {
+    let team = CareTeam::new(Role::Professional);
+    team.phone.sync().unwrap();
+    team.worker_device.sync().unwrap();
+    let conv = team.citizen.clone();
+    team.phone.polku.messaging().send(&conv, "yksi").unwrap();
+    team.phone.sync().unwrap();
+    team.worker_device.sync().unwrap();
+    team.phone.sync().unwrap(); // takes the delivery receipt
+    team.phone.polku.messaging().send(&conv, "kaksi").unwrap();
+    let steady = team.phone.sync().unwrap();
+    assert_eq!(steady.requests, 2, "the pull and the send");
+
+    let laptop = Device::enrolled(&team.server.url(), &team.server.code(&team.worker));
+    laptop.sync().unwrap();
+    team.phone.polku.messaging().send(&conv, "kolme").unwrap();
+    let changed = team.phone.sync().unwrap();
+    assert_eq!(
+        changed.requests,
+        2 + 2 + 1,
+        "the pull, conversations and devices, a key claim for the laptop, the send"
+    );
+    laptop.sync().unwrap();
+    assert_eq!(bodies(&laptop, &conv), ["kolme"]);
+}

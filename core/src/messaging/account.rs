@@ -35,6 +35,17 @@ fn load(c: &Connection) -> Result<Option<Stored>> {
     .transpose()
 }
 
+/// Whether the account exists with every key of it on the server (read without unpickling it).
+pub(crate) fn all_published(c: &Connection) -> Result<bool> {
+    Ok(c.query_row(
+        "SELECT published AND NOT upload_pending FROM olm_account WHERE id = 1",
+        [],
+        |r| r.get(0),
+    )
+    .optional()?
+    .unwrap_or(false))
+}
+
 /// The device's account, made on first use.
 pub(crate) fn load_or_create(tx: &Transaction<'_>, now_ms: i64) -> Result<Stored> {
     if let Some(s) = load(tx)? {
@@ -51,11 +62,14 @@ pub(crate) fn load_or_create(tx: &Transaction<'_>, now_ms: i64) -> Result<Stored
 pub(crate) fn save(tx: &Transaction<'_>, s: &Stored, now_ms: i64) -> Result<()> {
     let pickle = serde_json::to_string(&s.account.pickle())
         .map_err(|_| Error::Storage("the Olm account does not save".into()))?;
+    let upload_pending = !s.published
+        || !s.account.one_time_keys().is_empty()
+        || !s.account.fallback_key().is_empty();
     tx.execute(
-        "INSERT INTO olm_account (id, pickle, published, updated_ms) VALUES (1, ?1, ?2, ?3)
+        "INSERT INTO olm_account (id, pickle, published, updated_ms, upload_pending) VALUES (1, ?1, ?2, ?3, ?4)
          ON CONFLICT (id) DO UPDATE SET pickle = excluded.pickle, published = excluded.published,
-             updated_ms = excluded.updated_ms",
-        params![pickle, s.published, now_ms],
+             updated_ms = excluded.updated_ms, upload_pending = excluded.upload_pending",
+        params![pickle, s.published, now_ms, upload_pending],
     )?;
     Ok(())
 }

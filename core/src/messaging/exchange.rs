@@ -12,6 +12,7 @@ use polku_protocol::keys::{
 use polku_protocol::relay::*;
 use polku_protocol::Role;
 use rusqlite::{params, Transaction};
+use serde::{Deserialize, Serialize};
 use vodozemac::olm::{OlmMessage, Session, SessionConfig};
 use vodozemac::Curve25519PublicKey;
 
@@ -33,14 +34,81 @@ fn count(report: &mut SyncReport, bytes: usize) {
     report.bytes += bytes as u64;
 }
 
-/// The devices the caller may reach, their identity keys checked (a device whose keys do not
-/// verify is left out).
-async fn devices(http: &Http) -> Result<Vec<DeviceKeys>> {
-    let r: DevicesResponse = http.get("/v1/keys/devices").await?;
-    Ok(r.devices
-        .into_iter()
-        .filter(|d| check_identity(&d.user_id, &d.device_id, &d.identity).is_ok())
-        .collect())
+/// The conversations with their members, and the devices of those members, as the server has
+/// them: fetched at most once a sync, and not at all while the pull's digest of them matches the
+/// copy this device keeps (`messaging.directory`).
+#[derive(Serialize, Deserialize)]
+struct Directory {
+    digest: Option<String>,
+    devices: Vec<DeviceKeys>,
+    conversations: Vec<Conversation>,
+}
+
+const KEY_DIRECTORY: &str = "messaging.directory";
+
+/// Gets the directory for one sync.
+struct Lookup<'a> {
+    cx: &'a Context,
+    http: &'a Http,
+    me: Me<'a>,
+    said: Option<&'a str>,
+    got: Option<Directory>,
+}
+
+impl Lookup<'_> {
+    async fn get(&mut self, report: &mut SyncReport) -> Result<&Directory> {
+        if self.got.is_none() {
+            let kept = match self.said {
+                Some(d) => self
+                    .cx
+                    .store
+                    .profile_get(KEY_DIRECTORY)?
+                    .and_then(|j| serde_json::from_str::<Directory>(&j).ok())
+                    .filter(|k| k.digest.as_deref() == Some(d)),
+                None => None,
+            };
+            let dir = match kept {
+                Some(k) => k,
+                None => self.fetch(report).await?,
+            };
+            self.got = Some(dir);
+        }
+        Ok(self.got.as_ref().expect("set above"))
+    }
+
+    /// Asks the server, then notes every device's keys (a changed identity is noticed here,
+    /// before anything is encrypted to it) and the members, and keeps the answers.
+    async fn fetch(&self, report: &mut SyncReport) -> Result<Directory> {
+        let d: DevicesResponse = self.http.get("/v1/keys/devices").await?;
+        let c: ConversationsResponse = self.http.get("/v1/conversations").await?;
+        report.requests += 2;
+        let dir = Directory {
+            digest: self.said.map(str::to_owned),
+            // A device whose identity keys do not verify is left out.
+            devices: d
+                .devices
+                .into_iter()
+                .filter(|d| check_identity(&d.user_id, &d.device_id, &d.identity).is_ok())
+                .collect(),
+            conversations: c.conversations,
+        };
+        let now = self.cx.clock.now().timestamp_millis();
+        let json = serde_json::to_string(&dir)?;
+        self.cx.store.write(|tx| {
+            for d in &dir.devices {
+                session::remember(tx, d, now)?;
+            }
+            save_conversations(tx, &dir.conversations)?;
+            release_held(tx, self.me, now)?;
+            tx.prepare_cached(
+                "INSERT INTO profile (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![KEY_DIRECTORY, json])?;
+            Ok(())
+        })?;
+        Ok(dir)
+    }
 }
 
 /// Who this device is on the server: what envelopes to it must name.
@@ -141,10 +209,10 @@ impl MessageRelay {
         &self,
         cx: &Context,
         http: &Http,
-        me: Me<'_>,
+        look: &mut Lookup<'_>,
         report: &mut SyncReport,
     ) -> Result<()> {
-        let mut refreshed = false;
+        let me = look.me;
         loop {
             let after: i64 = cx
                 .store
@@ -159,25 +227,10 @@ impl MessageRelay {
                 return Ok(());
             }
             crate::crash::point("messaging.fetched");
-            // Senders' keys and the conversations' members as the server has them now, once.
-            let fresh = if refreshed {
-                None
-            } else {
-                let d = devices(http).await?;
-                let c: ConversationsResponse = http.get("/v1/conversations").await?;
-                report.requests += 2;
-                refreshed = true;
-                Some((d, c.conversations))
-            };
+            // The senders' keys and the conversations' members (checked by `take`).
+            look.get(report).await?;
             let now = cx.clock.now().timestamp_millis();
             cx.store.write(|tx| {
-                if let Some((devices, conversations)) = &fresh {
-                    for d in devices {
-                        session::remember(tx, d, now)?;
-                    }
-                    save_conversations(tx, conversations)?;
-                    release_held(tx, me, now)?;
-                }
                 for m in &r.messages {
                     take(tx, me, &m.sender_user, &m.sender_device, &m.ciphertext, now)?;
                     // Decrypted, the session advanced and the one-time key used, none of it
@@ -253,28 +306,15 @@ impl MessageRelay {
         &self,
         cx: &Context,
         http: &Http,
-        me: Me<'_>,
+        look: &mut Lookup<'_>,
         report: &mut SyncReport,
     ) -> Result<()> {
+        let me = look.me;
         let owed = Self::owed(cx, me)?;
         if !owed.is_empty() {
-            let devices = devices(http).await?;
-            let c: ConversationsResponse = http.get("/v1/conversations").await?;
-            report.requests += 2;
+            let dir = look.get(report).await?;
+            let (devices, conversations) = (&dir.devices, &dir.conversations);
             let now = cx.clock.now().timestamp_millis();
-            // First the keys and members as the server has them now: a changed identity is
-            // noticed before anything is encrypted to it.
-            let changed: Vec<String> = cx.store.write(|tx| {
-                let mut changed = Vec::new();
-                for d in &devices {
-                    if session::remember(tx, d, now)?.changed {
-                        changed.push(d.device_id.clone());
-                    }
-                }
-                save_conversations(tx, &c.conversations)?;
-                release_held(tx, me, now)?;
-                Ok(changed)
-            })?;
             let devices_of = |users: &[&str]| -> Vec<&DeviceKeys> {
                 devices
                     .iter()
@@ -282,7 +322,7 @@ impl MessageRelay {
                     .collect()
             };
             let members = |conversation: &str| -> Option<Vec<&str>> {
-                c.conversations
+                conversations
                     .iter()
                     .find(|c| c.id == conversation)
                     .map(|c| c.members.iter().map(String::as_str).collect())
@@ -292,8 +332,8 @@ impl MessageRelay {
             let mut need: Vec<String> = Vec::new();
             cx.store.read(|c| {
                 for p in &plan.envelopes {
-                    if !changed.contains(&p.recipient)
-                        && !need.contains(&p.recipient)
+                    if !need.contains(&p.recipient)
+                        && !session::peer(c, &p.recipient)?.is_some_and(|x| x.changed)
                         && session::sessions(c, &p.recipient)?.is_empty()
                     {
                         need.push(p.recipient.clone());
@@ -311,9 +351,11 @@ impl MessageRelay {
                 r.claimed
             };
             cx.store.write(|tx| {
-                let stored = account::load_or_create(tx, now)?;
-                for k in &claimed {
-                    start_session(tx, &stored.account, k, now)?;
+                if !claimed.is_empty() {
+                    let stored = account::load_or_create(tx, now)?;
+                    for k in &claimed {
+                        start_session(tx, &stored.account, k, now)?;
+                    }
                 }
                 for p in &plan.envelopes {
                     let held = session::peer(tx, &p.recipient)?.is_some_and(|x| x.changed);
@@ -764,11 +806,18 @@ impl Exchange for MessageRelay {
                 user: &on_server.user_id,
                 device: &on_server.device_id,
             };
+            let mut look = Lookup {
+                cx,
+                http,
+                me,
+                said: on_server.said.directory.as_deref(),
+                got: None,
+            };
             // The pull said whether anything waits: a quiet sync fetches nothing.
             if on_server.said.messages != Some(0) {
-                self.receive(cx, http, me, report).await?;
+                self.receive(cx, http, &mut look, report).await?;
             }
-            self.send(cx, http, me, report).await
+            self.send(cx, http, &mut look, report).await
         })
     }
 }

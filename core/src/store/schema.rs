@@ -331,6 +331,8 @@ CREATE TABLE message_rejected (
 /// - `peer_device.changed_*`: a known device that now shows other identity keys; nothing is
 ///   encrypted to it, and what it sends waits in `inbox_held`, until the user accepts the change.
 /// - `message_held`: messages not yet encrypted to such a device.
+/// - `olm_account.upload_pending`: keys the server does not have yet, so a sync that needs no
+///   upload does not unpickle the account (its keys' public halves are recomputed on load).
 const V11: &str = r#"
 ALTER TABLE message ADD COLUMN read_ms INTEGER;
 CREATE INDEX message_unread ON message (conversation) WHERE read_ms IS NULL AND state = 'received';
@@ -363,6 +365,7 @@ CREATE TABLE message_held (
     recipient_device TEXT NOT NULL,
     PRIMARY KEY (message_id, recipient_device)
 ) WITHOUT ROWID;
+ALTER TABLE olm_account ADD COLUMN upload_pending INTEGER NOT NULL DEFAULT 1;
 CREATE TABLE inbox_held (
     id            INTEGER PRIMARY KEY,
     sender_user   TEXT NOT NULL,

@@ -28,6 +28,33 @@ pub fn install_crypto_provider() {
     });
 }
 
+/// TLS with the platform's verifier (its roots, revocation where the OS checks it), as reqwest
+/// builds it, but once per process: loading the platform's roots took ~6 ms, paid on every sync
+/// before (docs/benchmarks.md).
+fn platform_tls() -> Result<rustls::ClientConfig> {
+    static CONFIG: std::sync::Mutex<Option<std::sync::Arc<rustls::ClientConfig>>> =
+        std::sync::Mutex::new(None);
+    let mut cached = CONFIG.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(c) = cached.as_ref() {
+        return Ok((**c).clone());
+    }
+    let tls = |e: String| Error::Network(format!("TLS set-up: {e}"));
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| std::sync::Arc::new(rustls::crypto::ring::default_provider()));
+    let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
+        .map_err(|e| tls(e.to_string()))?;
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(verifier))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    *cached = Some(std::sync::Arc::new(config.clone()));
+    Ok(config)
+}
+
 impl Http {
     /// A transport to `base`. With `pinned_ca` (PEM), only that CA is trusted for the server's
     /// certificate, not the platform's roots: for a county that runs its own CA.
@@ -42,8 +69,9 @@ impl Http {
             // Plain HTTP stays on this machine: no proxy from the environment sees it.
             builder = builder.no_proxy();
         }
-        if let Some(pem) = pinned_ca {
-            builder = builder.tls_certs_only(pinned_certs(pem)?);
+        match pinned_ca {
+            Some(pem) => builder = builder.tls_certs_only(pinned_certs(pem)?),
+            None => builder = builder.use_preconfigured_tls(platform_tls()?),
         }
         let client = builder
             .build()

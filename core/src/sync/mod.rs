@@ -130,6 +130,8 @@ pub(crate) struct ServerSaid {
     pub one_time_keys: Option<u32>,
     /// Messages waiting in its relay queue (`None`: the server did not say).
     pub messages: Option<u32>,
+    /// The digest of its conversations and their devices (`None`: the server did not say).
+    pub directory: Option<String>,
 }
 
 /// This device's sync: enrollment, status, and the exchange with the server.

@@ -40,6 +40,7 @@ impl Sync<'_> {
             report.bytes += bytes as u64;
             said.one_time_keys = resp.one_time_keys;
             said.messages = resp.messages;
+            said.directory = resp.directory.clone();
             let more = resp.streams.iter().any(|s| s.more);
             let now_ms = self.cx.clock.now().timestamp_millis();
             let restarted = epoch.as_deref().is_some_and(|e| e != resp.epoch);

@@ -1057,13 +1057,19 @@ impl Storage for SqliteStorage {
                 .filter(|s| !allowed.contains(&s.id))
                 .map(|s| s.id.clone())
                 .collect();
+            let one_time_keys = Self::one_time_keys_left(tx, &auth.device_id)?;
+            let directory = match one_time_keys {
+                Some(_) if auth.role != Role::Admin => Some(Self::directory_digest(tx, auth)?),
+                _ => None,
+            };
             Ok(PullResponse {
                 epoch: self.epoch.clone(),
                 server_ms: now_ms().max(0) as u64,
                 streams: pages,
                 removed,
-                one_time_keys: Self::one_time_keys_left(tx, &auth.device_id)?,
+                one_time_keys,
                 messages: Some(Self::waiting(tx, &auth.device_id)?),
+                directory,
             })
         })
     }

@@ -223,6 +223,23 @@ impl SqliteStorage {
         })
     }
 
+    /// The first 128 bits of the SHA-256 of the conversations and partner devices this device
+    /// would be answered now (`PullResponse::directory`), in hex.
+    pub(crate) fn directory_digest(c: &Connection, auth: &DeviceAuth) -> ApiResult<String> {
+        let both = (
+            Self::conversations_of(c, auth)?,
+            Self::devices_of_partners(c, auth)?,
+        );
+        let bytes = serde_json::to_vec(&both)
+            .map_err(|e| ApiError::Internal(format!("directory digest: {e}")))?;
+        let d = ring::digest::digest(&ring::digest::SHA256, &bytes);
+        // 128 bits name a version of the directory well enough and keep each pull small.
+        Ok(d.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect())
+    }
+
     pub(crate) fn devices_of_partners(
         c: &Connection,
         auth: &DeviceAuth,
