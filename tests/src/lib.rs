@@ -158,6 +158,20 @@ impl Device {
     pub fn sync(&self) -> polku_core::Result<polku_core::sync::SyncReport> {
         block_on(self.polku.sync().sync(None))
     }
+
+    /// The device's server token, read from its encrypted profile (to act as the device does,
+    /// or as someone who stole its token would).
+    pub fn token(&self) -> String {
+        let c = rusqlite::Connection::open(self.path()).unwrap();
+        c.execute_batch(&format!("PRAGMA key = \"x'{}'\";", "09".repeat(32)))
+            .unwrap();
+        c.query_row(
+            "SELECT value FROM profile WHERE key = 'sync.token'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .unwrap()
+    }
 }
 
 impl Default for Device {

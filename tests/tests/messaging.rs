@@ -19,11 +19,7 @@ fn bodies(d: &Device, conversation: &str) -> Vec<String> {
 /// The server's relay queue, read straight from its database (as an attacker with a copy of it
 /// and the key would): (seq, recipient, sender device, ciphertext).
 fn relay_rows(team: &CareTeam) -> Vec<(i64, String, String, String)> {
-    let dir = team.server.data.path().join("server");
-    let hex = std::fs::read_to_string(dir.with_extension("key")).unwrap();
-    let c = rusqlite::Connection::open(dir.join("polku-server.db")).unwrap();
-    c.execute_batch(&format!("PRAGMA key = \"x'{}'\";", hex.trim()))
-        .unwrap();
+    let c = server_db(team);
     let mut stmt = c
         .prepare("SELECT seq, recipient, sender_device, ciphertext FROM relay ORDER BY seq")
         .unwrap();
@@ -38,17 +34,7 @@ fn relay_rows(team: &CareTeam) -> Vec<(i64, String, String, String)> {
 /// Puts `ciphertext` into `recipient`'s queue as if `sender` had sent it (a replay or a forgery
 /// by someone who holds the sender's token).
 fn inject(team: &CareTeam, sender: &Device, recipient: &str, ciphertext: &str) -> String {
-    let token = {
-        let c = rusqlite::Connection::open(sender.path()).unwrap();
-        c.execute_batch(&format!("PRAGMA key = \"x'{}'\";", "09".repeat(32)))
-            .unwrap();
-        c.query_row(
-            "SELECT value FROM profile WHERE key = 'sync.token'",
-            [],
-            |r| r.get::<_, String>(0),
-        )
-        .unwrap()
-    };
+    let token = sender.token();
     let api = polku_e2e::api::Api::new(&team.server);
     let (status, v) = api.call(
         "POST",
@@ -66,6 +52,16 @@ fn inject(team: &CareTeam, sender: &Device, recipient: &str, ciphertext: &str) -
     );
     assert_eq!(status, 200, "{v}");
     v["results"][0]["status"].as_str().unwrap().to_owned()
+}
+
+/// A care team whose citizen also has a tablet, every device's keys published.
+fn team_with_tablet() -> (CareTeam, Device) {
+    let team = CareTeam::new(Role::Professional);
+    let tablet = Device::enrolled(&team.server.url(), &team.server.code(&team.citizen));
+    for d in [&team.phone, &tablet, &team.worker_device] {
+        d.sync().unwrap();
+    }
+    (team, tablet)
 }
 
 fn device_id(d: &Device) -> String {
@@ -172,11 +168,7 @@ fn every_device_of_every_member_gets_each_message_once() {
 
 #[test]
 fn tampered_rerouted_and_replayed_ciphertexts_are_rejected_and_the_session_goes_on() {
-    let team = CareTeam::new(Role::Professional);
-    let tablet = Device::enrolled(&team.server.url(), &team.server.code(&team.citizen));
-    for d in [&team.phone, &tablet, &team.worker_device] {
-        d.sync().unwrap();
-    }
+    let (team, tablet) = team_with_tablet();
     let conv = team.citizen.clone();
     let nurse = device_id(&team.worker_device);
     let tablet_id = device_id(&tablet);
@@ -258,11 +250,7 @@ fn unread(d: &Device, conversation: &str) -> u32 {
 
 #[test]
 fn receipts_and_unread_counts_follow_every_device_and_a_message_completes_the_pathway_step() {
-    let team = CareTeam::new(Role::Professional);
-    let tablet = Device::enrolled(&team.server.url(), &team.server.code(&team.citizen));
-    for d in [&team.phone, &tablet, &team.worker_device] {
-        d.sync().unwrap();
-    }
+    let (team, tablet) = team_with_tablet();
     let conv = team.citizen.clone();
 
     // The citizen's pathway has reached its `message-care-team` step.

@@ -25,18 +25,6 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn token(d: &Device) -> String {
-    let c = rusqlite::Connection::open(d.path()).unwrap();
-    c.execute_batch(&format!("PRAGMA key = \"x'{}'\";", "09".repeat(32)))
-        .unwrap();
-    c.query_row(
-        "SELECT value FROM profile WHERE key = 'sync.token'",
-        [],
-        |r| r.get::<_, String>(0),
-    )
-    .unwrap()
-}
-
 fn count(d: &Device, conversation: &str) -> usize {
     d.polku.messaging().messages(conversation).unwrap().len()
 }
@@ -63,7 +51,7 @@ fn main() {
     lat.sort_by(f64::total_cmp);
     // Peer: the relay floor for the same bucket, straight HTTP, no crypto, no device store.
     let api = Api::new(&team.server);
-    let (send_token, fetch_token) = (token(&team.phone), token(&team.worker_device));
+    let (send_token, fetch_token) = (team.phone.token(), team.worker_device.token());
     let nurse_device = team
         .worker_device
         .polku
