@@ -424,7 +424,9 @@ fn a_changed_identity_key_blocks_sending_to_that_device_until_accepted() {
     assert!(d.changed_fingerprint.is_some());
     // Writing more is refused with a typed error naming the device.
     match team.phone.polku.messaging().send(&conv, "kolmas") {
-        Err(polku_core::Error::IdentityChanged { devices }) => assert_eq!(devices, [nurse.clone()]),
+        Err(polku_core::Error::IdentityChanged { devices }) => {
+            assert_eq!(devices, std::slice::from_ref(&nurse))
+        }
         other => panic!("expected identity_changed, got {other:?}"),
     }
 
