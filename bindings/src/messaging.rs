@@ -1,7 +1,7 @@
 //! End-to-end encrypted messaging over FFI: conversations, messages, receipts, the devices a
 //! user trusts, and a subscription that tells the shell when its conversation list changed.
 
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use polku_core::messaging as cm;
@@ -167,14 +167,21 @@ impl Drop for TaskHandle {
 }
 
 /// Where subscriptions wait: one small runtime for the library, apart from the shell's threads.
-static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
-    tokio::runtime::Builder::new_multi_thread()
+fn runtime() -> Result<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("polku-subscriptions")
         .enable_all()
         .build()
-        .expect("a one-thread tokio runtime starts")
-});
+        .map_err(|e| crate::error::PolkuError::Internal {
+            detail: format!("no thread for subscriptions: {e}"),
+        })?;
+    Ok(RUNTIME.get_or_init(|| rt))
+}
 
 #[derive(uniffi::Object)]
 pub struct MessagesClient {
@@ -303,7 +310,7 @@ impl MessagesClient {
         guard("messages.subscribe", || {
             let inner = self.inner.clone();
             let mut writes = inner.messaging().watch();
-            let task = RUNTIME.spawn(async move {
+            let task = runtime()?.spawn(async move {
                 let mut shown: Option<Vec<cm::ConversationSummary>> = None;
                 loop {
                     if let Ok(now) = inner.messaging().conversations() {
