@@ -134,9 +134,9 @@ pub struct PullResponse {
     /// device fetches only when there are some.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub messages: Option<u32>,
-    /// A digest of what `GET /v1/conversations` and `GET /v1/keys/devices` would answer this
-    /// device now (once it has published its keys): a device holding the answers of the same
-    /// digest does not ask again.
+    /// A digest of what `GET /v1/conversations` and `GET /v1/keys/devices` (apart from the
+    /// device's own keys) would answer this device now: a device holding the answers of the same
+    /// digest does not ask again. Absent for an administrator's device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory: Option<String>,
 }

@@ -141,7 +141,8 @@ fn every_device_of_every_member_gets_each_message_once() {
     }
     assert!(relay_rows(&team).is_empty());
 
-    // The doctor's assignment ends: a new message does not reach the doctor's devices.
+    // The doctor's assignment ends: a new message does not reach the doctor's devices, and they
+    // purge what they had.
     team.server
         .storage
         .unassign(&doctor, &team.citizen)
@@ -150,8 +151,16 @@ fn every_device_of_every_member_gets_each_message_once() {
     team.phone.sync().unwrap();
     doctor_laptop.sync().unwrap();
     team.worker_device.sync().unwrap();
-    assert_eq!(bodies(&doctor_laptop, &conv).len(), 3);
     assert_eq!(bodies(&team.worker_device, &conv).len(), 4);
+    // The doctor's devices no longer hold the conversation (as sync purges her records).
+    assert!(bodies(&doctor_laptop, &conv).is_empty());
+    assert!(doctor_laptop
+        .polku
+        .messaging()
+        .conversations()
+        .unwrap()
+        .iter()
+        .all(|c| c.id != conv));
     // What the doctor writes there now is shown as undeliverable, and reaches nobody.
     let late = doctor_laptop
         .polku

@@ -123,8 +123,12 @@ fn identity_keys_survive_restarts_and_live_only_in_the_encrypted_database() {
 fn a_quiet_sync_sends_no_keys_and_a_server_that_lost_them_gets_them_again() {
     let team = CareTeam::new(Role::Professional);
     let first = team.phone.sync().unwrap();
-    assert!(first.requests >= 2, "the pull and the first publication");
-    // Keys enough on the server: the pull alone (it says how many are left).
+    assert_eq!(
+        first.requests, 4,
+        "the pull, the first publication, the conversations and their devices"
+    );
+    // Keys enough on the server and the directory unchanged: the pull alone (it says how many
+    // keys are left and the directory's digest).
     let quiet = team.phone.sync().unwrap();
     assert_eq!(quiet.requests, 1);
     let identity = team.phone.polku.messaging().identity().unwrap().unwrap();

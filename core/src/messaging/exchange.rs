@@ -45,6 +45,8 @@ struct Directory {
 }
 
 const KEY_DIRECTORY: &str = "messaging.directory";
+/// The digest of the kept directory, apart, so a sync compares it without reading the rest.
+const KEY_DIRECTORY_DIGEST: &str = "messaging.directory_digest";
 
 /// Gets the directory for one sync.
 struct Lookup<'a> {
@@ -56,6 +58,20 @@ struct Lookup<'a> {
 }
 
 impl Lookup<'_> {
+    /// Asks for the directory when the pull's digest differs from the kept one, even if this
+    /// sync sends and receives nothing: a new device is noticed, an ended conversation purged.
+    async fn refresh_if_changed(&mut self, report: &mut SyncReport) -> Result<()> {
+        let Some(said) = self.said else {
+            return Ok(());
+        };
+        if self.got.is_none()
+            && self.cx.store.profile_get(KEY_DIRECTORY_DIGEST)?.as_deref() != Some(said)
+        {
+            self.got = Some(self.fetch(report).await?);
+        }
+        Ok(())
+    }
+
     async fn get(&mut self, report: &mut SyncReport) -> Result<&Directory> {
         if self.got.is_none() {
             let kept = match self.said {
@@ -99,12 +115,17 @@ impl Lookup<'_> {
                 session::remember(tx, d, now)?;
             }
             save_conversations(tx, &dir.conversations)?;
+            purge_ended(tx)?;
             release_held(tx, self.me, now)?;
-            tx.prepare_cached(
+            let mut put = tx.prepare_cached(
                 "INSERT INTO profile (key, value) VALUES (?1, ?2)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            )?
-            .execute(params![KEY_DIRECTORY, json])?;
+            )?;
+            put.execute(params![KEY_DIRECTORY, json])?;
+            put.execute(params![
+                KEY_DIRECTORY_DIGEST,
+                dir.digest.as_deref().unwrap_or("")
+            ])?;
             Ok(())
         })?;
         Ok(dir)
@@ -138,6 +159,27 @@ fn save_conversations(tx: &Transaction<'_>, conversations: &[Conversation]) -> R
             ins.execute(params![c.id, m])?;
         }
     }
+    Ok(())
+}
+
+/// Removes from this device the conversations its user is no longer a member of (an ended
+/// assignment), as sync purges the records of people no longer in one's care. Messages this
+/// device wrote and never sent stay, to be shown undeliverable.
+fn purge_ended(tx: &Transaction<'_>) -> Result<()> {
+    const ENDED: &str = "SELECT id FROM message WHERE conversation NOT IN
+        (SELECT conversation FROM conversation_member) AND state NOT IN ('queued', 'undeliverable')";
+    for table in [
+        "message_receipt",
+        "receipt_out",
+        "message_held",
+        "message_copy",
+    ] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE message_id IN ({ENDED})"),
+            [],
+        )?;
+    }
+    tx.execute(&format!("DELETE FROM message WHERE id IN ({ENDED})"), [])?;
     Ok(())
 }
 
@@ -817,7 +859,8 @@ impl Exchange for MessageRelay {
             if on_server.said.messages != Some(0) {
                 self.receive(cx, http, &mut look, report).await?;
             }
-            self.send(cx, http, &mut look, report).await
+            self.send(cx, http, &mut look, report).await?;
+            look.refresh_if_changed(report).await
         })
     }
 }

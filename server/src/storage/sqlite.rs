@@ -1058,9 +1058,11 @@ impl Storage for SqliteStorage {
                 .map(|s| s.id.clone())
                 .collect();
             let one_time_keys = Self::one_time_keys_left(tx, &auth.device_id)?;
-            let directory = match one_time_keys {
-                Some(_) if auth.role != Role::Admin => Some(Self::directory_digest(tx, auth)?),
-                _ => None,
+            // Every member of conversations gets it, keys published or not: a device's first sync
+            // (which publishes) already learns the directory, and later ones only when it changes.
+            let directory = match auth.role {
+                Role::Admin => None,
+                _ => Some(Self::directory_digest(tx, auth)?),
             };
             Ok(PullResponse {
                 epoch: self.epoch.clone(),

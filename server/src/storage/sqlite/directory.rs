@@ -223,13 +223,13 @@ impl SqliteStorage {
         })
     }
 
-    /// The first 128 bits of the SHA-256 of the conversations and partner devices this device
-    /// would be answered now (`PullResponse::directory`), in hex.
+    /// The first 128 bits of the SHA-256 of the conversations and partner devices (apart from
+    /// the caller's own) this device would be answered now (`PullResponse::directory`), in hex.
     pub(crate) fn directory_digest(c: &Connection, auth: &DeviceAuth) -> ApiResult<String> {
-        let both = (
-            Self::conversations_of(c, auth)?,
-            Self::devices_of_partners(c, auth)?,
-        );
+        // Without the caller's own device: its publishing its keys changes nothing it needs.
+        let mut devices = Self::devices_of_partners(c, auth)?;
+        devices.retain(|d| d.device_id != auth.device_id);
+        let both = (Self::conversations_of(c, auth)?, devices);
         let bytes = serde_json::to_vec(&both)
             .map_err(|e| ApiError::Internal(format!("directory digest: {e}")))?;
         let d = ring::digest::digest(&ring::digest::SHA256, &bytes);
