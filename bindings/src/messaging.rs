@@ -16,6 +16,9 @@ use crate::error::{guard, Result};
 pub enum MessageState {
     Queued,
     Sending,
+    /// Waiting only for devices that show changed identity keys (see `devices`) or cannot be
+    /// reached yet.
+    Held,
     Sent,
     Delivered,
     Read,
@@ -28,6 +31,7 @@ impl MessageState {
         match s {
             "queued" => MessageState::Queued,
             "sending" => MessageState::Sending,
+            "held" => MessageState::Held,
             "sent" => MessageState::Sent,
             "delivered" => MessageState::Delivered,
             "read" => MessageState::Read,

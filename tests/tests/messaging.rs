@@ -423,9 +423,11 @@ fn a_changed_identity_key_blocks_sending_to_that_device_until_accepted() {
     // The server now hands out other keys for the nurse's device. A message written before the
     // phone noticed is held for that device, not encrypted to the new keys.
     let genuine = substitute_identity(&team, &nurse, &team.worker);
-    team.phone.polku.messaging().send(&conv, "toinen").unwrap();
+    let held = team.phone.polku.messaging().send(&conv, "toinen").unwrap();
     team.phone.sync().unwrap();
     assert!(relay_rows(&team).iter().all(|r| r.1 != nurse));
+    // Its only recipient device is held: shown as held, not as a send that never ends.
+    assert_eq!(state_of(&team.phone, &conv, &held.id), "held");
     let devices = team.phone.polku.messaging().devices().unwrap();
     let d = devices.iter().find(|d| d.device_id == nurse).unwrap();
     assert_eq!(d.state, "identity_changed");
@@ -453,6 +455,7 @@ fn a_changed_identity_key_blocks_sending_to_that_device_until_accepted() {
         bodies(&team.worker_device, &conv),
         ["ensimmäinen", "toinen"]
     );
+    assert_eq!(state_of(&team.phone, &conv, &held.id), "sent");
     let d = team.phone.polku.messaging().devices().unwrap();
     assert_eq!(
         d.iter().find(|d| d.device_id == nurse).unwrap().state,

@@ -214,7 +214,7 @@ fn message_trial(seed: u64) -> Result<(), String> {
         }
         if let Some(m) = all
             .iter()
-            .find(|m| ["queued", "sending", "undeliverable"].contains(&m.state.as_str()))
+            .find(|m| ["queued", "sending", "held", "undeliverable"].contains(&m.state.as_str()))
         {
             return Err(format!("device {i}: message {} still {}", m.id, m.state));
         }

@@ -425,6 +425,10 @@ impl MessageRelay {
                                     "DELETE FROM message_held WHERE message_id = ?1 AND recipient_device = ?2",
                                 )?
                                 .execute(params![p.env.id, p.recipient])?;
+                                tx.prepare_cached(
+                                    "UPDATE message SET state = 'sending' WHERE id = ?1 AND state = 'held'",
+                                )?
+                                .execute([&p.env.id])?;
                             }
                         }
                     }
@@ -445,6 +449,14 @@ impl MessageRelay {
                     )?
                     .execute([&m.id])?;
                 }
+                // Nothing to send yet, only copies held for devices: shown as such, not as
+                // a send that never ends.
+                tx.execute(
+                    "UPDATE message SET state = 'held' WHERE state = 'sending'
+                     AND id NOT IN (SELECT message_id FROM message_copy)
+                     AND id IN (SELECT message_id FROM message_held)",
+                    [],
+                )?;
                 for (_, _, kind, id) in &owed.receipts {
                     tx.prepare_cached("DELETE FROM receipt_out WHERE message_id = ?1 AND kind = ?2")?
                         .execute(params![id, kind])?;

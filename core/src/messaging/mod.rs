@@ -39,7 +39,8 @@ pub struct Message {
     pub seq: i64,
     pub sent_ms: i64,
     pub body: String,
-    /// This user's messages: `queued` (on this device, not yet encrypted), `sending`, `sent`,
+    /// This user's messages: `queued` (on this device, not yet encrypted), `sending`, `held`
+    /// (waiting only for devices that show changed keys or cannot be reached yet), `sent`,
     /// `delivered` (a device of another member has it), `read` (another member read it), or
     /// `undeliverable` (written to a conversation this user is not, or no longer, a member of).
     /// Others' messages: `received`.
