@@ -10,7 +10,6 @@ use polku_protocol::keys::{
     check_identity, check_key, DeviceKeys, DevicesResponse, KeysClaim, KeysClaimResponse,
 };
 use polku_protocol::relay::*;
-use polku_protocol::Role;
 use rusqlite::{params, Transaction};
 use serde::{Deserialize, Serialize};
 use vodozemac::olm::{OlmMessage, Session, SessionConfig};
@@ -853,7 +852,7 @@ impl Exchange for MessageRelay {
         report: &'a mut SyncReport,
     ) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>> {
         Box::pin(async move {
-            if cx.device_role()? == Some(Role::Admin) {
+            if !super::takes_part(cx)? {
                 return Ok(());
             }
             let me = Me {

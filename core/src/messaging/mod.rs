@@ -24,6 +24,12 @@ use serde::Serialize;
 use crate::context::Context;
 use crate::error::{Error, Result};
 
+/// Whether this device takes part in conversations: an administrator's device takes part in
+/// none (it publishes no keys and fetches no messages).
+pub(crate) fn takes_part(cx: &Context) -> Result<bool> {
+    Ok(cx.device_role()? != Some(polku_protocol::Role::Admin))
+}
+
 /// Longest message text, in characters.
 pub const MAX_BODY_CHARS: usize = 10_000;
 

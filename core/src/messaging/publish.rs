@@ -10,7 +10,6 @@ use std::pin::Pin;
 use polku_protocol::keys::{
     KeysUpload, KeysUploadResponse, ONE_TIME_KEYS_LOW, ONE_TIME_KEYS_TARGET,
 };
-use polku_protocol::Role;
 
 use super::account::{self, Stored};
 use crate::context::Context;
@@ -107,8 +106,7 @@ impl Exchange for KeyPublisher {
         report: &'a mut SyncReport,
     ) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>> {
         Box::pin(async move {
-            // An administrator's device takes part in no conversation.
-            if cx.device_role()? == Some(Role::Admin) {
+            if !super::takes_part(cx)? {
                 return Ok(());
             }
             self.publish(cx, http, on_server, report).await
