@@ -78,7 +78,7 @@ impl From<CoreError> for PolkuError {
             CoreError::NewerSchema { found, supported } => {
                 PolkuError::NewerSchema { found, supported }
             }
-            CoreError::EncryptionUnavailable => PolkuError::Crypto {
+            CoreError::EncryptionUnavailable | CoreError::Crypto(_) => PolkuError::Crypto {
                 detail: e.to_string(),
             },
             CoreError::NotFound { what, id } => PolkuError::NotFound {

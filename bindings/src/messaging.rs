@@ -62,6 +62,19 @@ pub struct ChatMessage {
     /// When this user read it (their own messages count as read).
     pub read_at: Option<SystemTime>,
     pub receipts: Vec<MessageReceipt>,
+    /// A file sent with the message (the body is its name).
+    pub attachment: Option<ChatAttachment>,
+}
+
+/// A message's file: a photo of a wound, a PDF of lab results.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ChatAttachment {
+    pub id: String,
+    pub name: String,
+    pub mime: String,
+    pub size: u64,
+    /// On this device already (else `fetchAttachment` downloads it).
+    pub on_device: bool,
 }
 
 impl From<cm::Message> for ChatMessage {
@@ -84,6 +97,13 @@ impl From<cm::Message> for ChatMessage {
                     read_at: r.read_ms.map(ms),
                 })
                 .collect(),
+            attachment: m.attachment.map(|a| ChatAttachment {
+                id: a.id,
+                name: a.name,
+                mime: a.mime,
+                size: a.size,
+                on_device: a.on_device,
+            }),
         }
     }
 }
@@ -192,6 +212,25 @@ pub struct MessagesClient {
     pub(crate) inner: Arc<Polku>,
 }
 
+impl MessagesClient {
+    /// Tries to deliver a just-queued message at once (best effort: a failure leaves it queued
+    /// for the next sync) and returns it as it stands then.
+    async fn deliver(&self, queued: cm::Message) -> Result<ChatMessage> {
+        let _ = crate::sync::futures_guard(self.inner.sync().sync(None)).await;
+        let now = guard("messages.deliver", || {
+            Ok(self
+                .inner
+                .messaging()
+                .page(&queued.conversation, None, u32::MAX)?)
+        })?;
+        Ok(now
+            .into_iter()
+            .find(|m| m.id == queued.id)
+            .unwrap_or(queued)
+            .into())
+    }
+}
+
 #[uniffi::export(async_runtime = "tokio")]
 impl MessagesClient {
     /// Writes a message to `conversation` (a citizen's id) and tries to deliver it at once. Offline
@@ -202,16 +241,32 @@ impl MessagesClient {
         let queued = guard("messages.send", || {
             Ok(self.inner.messaging().send(&conversation, &text)?)
         })?;
-        // Delivery is best effort here: a failure leaves the message queued for the next sync.
-        let _ = crate::sync::futures_guard(self.inner.sync().sync(None)).await;
-        let now = guard("messages.send", || {
-            Ok(self.inner.messaging().page(&conversation, None, u32::MAX)?)
+        self.deliver(queued).await
+    }
+
+    /// Sends a file (at most 10 MB) to `conversation`: sealed with a fresh key at once, uploaded
+    /// and announced now if the server can be reached, otherwise with the next sync. `mime`
+    /// defaults to a guess from the name's extension.
+    pub async fn attach(
+        &self,
+        conversation: String,
+        name: String,
+        mime: Option<String>,
+        data: Vec<u8>,
+    ) -> Result<ChatMessage> {
+        let queued = guard("messages.attach", || {
+            Ok(self
+                .inner
+                .messaging()
+                .attach(&conversation, &name, mime.as_deref(), &data)?)
         })?;
-        Ok(now
-            .into_iter()
-            .find(|m| m.id == queued.id)
-            .unwrap_or(queued)
-            .into())
+        self.deliver(queued).await
+    }
+
+    /// The file of attachment `id`: from this device, or downloaded, checked against the hash
+    /// its message named and opened (an altered one is the typed error `Crypto`).
+    pub async fn fetch_attachment(&self, id: String) -> Result<Vec<u8>> {
+        crate::sync::futures_guard(self.inner.messaging().fetch_attachment(&id)).await
     }
 
     /// At most `limit` messages written before message `before` (the newest when null), oldest

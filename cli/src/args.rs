@@ -116,6 +116,20 @@ pub enum MessagesCmd {
     },
     /// Write a message; it is encrypted for every device of every member on the next sync.
     Send { conversation: String, text: String },
+    /// Send a file (at most 10 MB): sealed with a fresh key now, uploaded on the next sync.
+    Attach {
+        conversation: String,
+        file: std::path::PathBuf,
+        /// Its media type (guessed from the extension when left out).
+        #[arg(long)]
+        mime: Option<String>,
+    },
+    /// Save an attachment's file (downloaded, checked and opened the first time).
+    Fetch {
+        attachment: String,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// Mark a conversation's messages read (read receipts go with the next sync).
     MarkRead { conversation: String },
     /// This device's identity key and the members' devices as this device trusts them.

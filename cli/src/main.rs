@@ -62,6 +62,7 @@ fn main() -> ExitCode {
 
 /// 2 bad input, 3 wrong passphrase, 4 not found, 5 unusable database, 6 conflict,
 /// 7 sync: not enrolled, server unreachable or refused, 8 a device's identity keys changed,
+/// 9 an integrity check failed (an altered attachment, a verification that does not match),
 /// 1 anything else.
 fn exit_code(e: &Error) -> u8 {
     match e {
@@ -72,6 +73,7 @@ fn exit_code(e: &Error) -> u8 {
         Error::Conflict(_) => 6,
         Error::NotEnrolled | Error::Network(_) | Error::Server { .. } => 7,
         Error::IdentityChanged { .. } => 8,
+        Error::Crypto(_) => 9,
         Error::Storage(_) | Error::Io(_) => 1,
     }
 }
@@ -526,7 +528,7 @@ fn init(cli: &Cli, tz: chrono_tz::Tz) -> Result<(), Error> {
     Ok(())
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -66,6 +66,36 @@ pub(crate) fn run(p: &Polku, cmd: &MessagesCmd, json: bool, tz: Tz) -> Result<()
                 );
             }
         }
+        MessagesCmd::Attach {
+            conversation,
+            file,
+            mime,
+        } => {
+            let data =
+                std::fs::read(file).map_err(|e| Error::Io(format!("{}: {e}", file.display())))?;
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let msg = m.attach(conversation, &name, mime.as_deref(), &data)?;
+            if json {
+                print_value(&json!({ "message": msg }));
+            } else if let Some(a) = &msg.attachment {
+                println!(
+                    "Queued {} with attachment {} ({} bytes; sealed, uploaded with the next `polku sync`).",
+                    msg.id, a.id, a.size
+                );
+            }
+        }
+        MessagesCmd::Fetch { attachment, out } => {
+            let data = crate::runtime()?.block_on(m.fetch_attachment(attachment))?;
+            std::fs::write(out, &data).map_err(|e| Error::Io(format!("{}: {e}", out.display())))?;
+            if json {
+                print_value(&json!({ "attachment": attachment, "bytes": data.len(), "out": out }));
+            } else {
+                println!("Saved {} bytes to {}.", data.len(), out.display());
+            }
+        }
         MessagesCmd::MarkRead { conversation } => {
             let n = m.mark_read(conversation)?;
             if json {
@@ -143,7 +173,23 @@ fn print_message(msg: &Message, when: &dyn Fn(i64) -> String) {
         msg.sender_user,
         msg.id
     );
-    for line in msg.body.lines() {
-        println!("    {line}");
+    match &msg.attachment {
+        Some(a) => println!(
+            "    [attachment {}: {} ({}, {} bytes){}]",
+            a.id,
+            a.name,
+            a.mime,
+            a.size,
+            if a.on_device {
+                ""
+            } else {
+                ", `polku messages fetch` to download"
+            }
+        ),
+        None => {
+            for line in msg.body.lines() {
+                println!("    {line}");
+            }
+        }
     }
 }

@@ -975,4 +975,33 @@ fn messages_between_a_citizen_and_her_nurse() {
         .as_array()
         .unwrap()
         .is_empty());
+
+    // The nurse sends a PDF; the citizen fetches it to a file after the next sync.
+    let pdf = hoitaja.0.path().join("ohje.pdf");
+    let content: Vec<u8> = (0..30_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&pdf, &content).unwrap();
+    let m = hoitaja.json(&["messages", "attach", &citizen, pdf.to_str().unwrap()]);
+    assert_eq!(m["message"]["attachment"]["mime"], "application/pdf");
+    let (code, e) = hoitaja.json_err(&["messages", "attach", &citizen, "/nonexistent/x.pdf"]);
+    assert_eq!((code, e["code"].as_str()), (1, Some("io")), "{e}");
+    hoitaja.json(&["sync"]);
+    aino.json(&["sync"]);
+    let r = aino.json(&["messages", "read", &citizen]);
+    let a = &r["messages"][2]["attachment"];
+    assert_eq!(
+        (a["name"].as_str(), a["on_device"].as_bool()),
+        (Some("ohje.pdf"), Some(false))
+    );
+    let out = aino.0.path().join("saved.pdf");
+    let id = a["id"].as_str().unwrap();
+    let f = aino.json(&["messages", "fetch", id, "--out", out.to_str().unwrap()]);
+    assert_eq!(f["bytes"], 30_000);
+    assert_eq!(std::fs::read(&out).unwrap(), content);
+    let text = String::from_utf8(aino.run(&["messages", "read", &citizen]).stdout).unwrap();
+    assert!(
+        text.contains("[attachment ") && text.contains("ohje.pdf (application/pdf, 30000 bytes)]"),
+        "{text}"
+    );
+    let (code, e) = aino.json_err(&["messages", "fetch", "nope", "--out", out.to_str().unwrap()]);
+    assert_eq!((code, e["code"].as_str()), (4, Some("not_found")));
 }

@@ -64,6 +64,11 @@ pub enum Error {
     #[error("the identity keys of {} changed: check with the owner, then accept them before sending", .devices.join(", "))]
     IdentityChanged { devices: Vec<String> },
 
+    /// Received bytes failed an integrity check (an attachment altered on the server, a
+    /// verification whose codes or keys do not match): nothing of them was kept.
+    #[error("integrity check failed: {0}")]
+    Crypto(String),
+
     /// The server answered with a typed error (`code` is stable, e.g. `device_revoked`).
     #[error("server refused ({status} {code}): {message}")]
     Server {
@@ -117,6 +122,7 @@ impl Error {
             Error::EncryptionUnavailable => "encryption_unavailable",
             Error::NotFound { .. } => "not_found",
             Error::Conflict(_) => "conflict",
+            Error::Crypto(_) => "crypto",
             Error::Import(_) => "import_rejected",
             Error::Storage(_) => "storage",
             Error::Io(_) => "io",

@@ -2,10 +2,11 @@
 //! ([`wire`]), the record kinds and the checks every operation passes ([`op`]), the hybrid
 //! logical clock that orders them ([`hlc`]), the diary entry data they carry and its plausibility limits ([`entry`], [`validate`]) and the
 //! roles a token grants ([`role`]), and the key directory of end-to-end encrypted messaging
-//! ([`keys`]) and its relay of ciphertext ([`relay`]); [`mutation`] makes near-valid inputs for
+//! ([`keys`]), its relay of ciphertext ([`relay`]) and its sealed attachments ([`attachment`]); [`mutation`] makes near-valid inputs for
 //! the tests of every decoder of untrusted bytes. No storage and no I/O: the server links this crate, not the
 //! device's core (docs/architecture.md).
 
+pub mod attachment;
 pub mod entry;
 pub mod hlc;
 pub mod keys;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 pub use error::{ApiError, ApiResult};
 pub use limits::Limits;
-pub use storage::{KeySource, Role, ServerKey, SqliteStorage, Storage};
+pub use storage::{AttachmentRules, KeySource, Role, ServerKey, SqliteStorage, Storage};
 
 /// Serves `storage` on `listener` with the default [`Limits`] until `shutdown` resolves.
 pub async fn serve(

@@ -37,6 +37,8 @@ pub struct Limits {
     pub lockout: Duration,
     /// Reverse proxies (TLS terminators) whose `X-Forwarded-For` names the real client.
     pub trusted_proxies: Vec<IpAddr>,
+    /// Attachment size and retention.
+    pub attachments: crate::storage::AttachmentRules,
 }
 
 impl Default for Limits {
@@ -50,6 +52,7 @@ impl Default for Limits {
             failure_refill: Duration::from_secs(30),
             lockout: Duration::from_secs(15 * 60),
             trusted_proxies: Vec::new(),
+            attachments: Default::default(),
         }
     }
 }

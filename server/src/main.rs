@@ -62,6 +62,12 @@ enum Cmd {
         /// Minutes a locked-out address or code prefix is refused.
         #[arg(long, default_value_t = Limits::default().lockout.as_secs() / 60)]
         lockout_minutes: u64,
+        /// The largest attachment (photo, PDF) a device may upload, in bytes.
+        #[arg(long, default_value_t = polku_protocol::attachment::DEFAULT_MAX_ATTACHMENT_BYTES)]
+        max_attachment_bytes: usize,
+        /// Days an attachment is kept when not every recipient device fetched it.
+        #[arg(long, default_value_t = polku_protocol::attachment::DEFAULT_RETENTION_DAYS)]
+        attachment_retention_days: u64,
     },
     /// Add a user.
     CreateUser {
@@ -215,13 +221,27 @@ fn run(cli: Cli) -> Result<(), ApiError> {
             max_connections_per_address,
             failure_burst,
             lockout_minutes,
+            max_attachment_bytes,
+            attachment_retention_days,
         } => {
+            if max_attachment_bytes == 0 || max_attachment_bytes > 512 * 1024 * 1024 {
+                return Err(ApiError::bad(
+                    "max_attachment_bytes",
+                    format!("--max-attachment-bytes {max_attachment_bytes}: 1 byte – 512 MiB"),
+                ));
+            }
             let limits = Limits {
                 trusted_proxies,
                 max_connections,
                 max_connections_per_address,
                 failure_burst,
                 lockout: std::time::Duration::from_secs(lockout_minutes.saturating_mul(60)),
+                attachments: polku_server::AttachmentRules {
+                    max_bytes: max_attachment_bytes,
+                    retention: std::time::Duration::from_secs(
+                        attachment_retention_days.saturating_mul(86_400),
+                    ),
+                },
                 ..Limits::default()
             };
             let storage: Arc<dyn Storage> = Arc::new(open()?);

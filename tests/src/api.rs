@@ -60,6 +60,7 @@ impl Api {
         block_on(async {
             let mut req = match method {
                 "GET" => self.http.get(format!("{}{path}", self.base)),
+                "PUT" => self.http.put(format!("{}{path}", self.base)),
                 _ => self.http.post(format!("{}{path}", self.base)),
             };
             if let Some(t) = token {

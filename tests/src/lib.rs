@@ -106,7 +106,12 @@ pub struct CareTeam {
 
 impl CareTeam {
     pub fn new(worker_role: Role) -> CareTeam {
-        let server = TestServer::start();
+        CareTeam::with_limits(worker_role, Limits::default())
+    }
+
+    /// [`CareTeam::new`] on a server with `limits`.
+    pub fn with_limits(worker_role: Role, limits: Limits) -> CareTeam {
+        let server = TestServer::start_with(limits);
         let citizen = server.user(Role::Citizen, "Aino");
         let worker = server.user(worker_role, "Hoitaja");
         server.storage.assign(&worker, &citizen).unwrap();

@@ -33,6 +33,9 @@ pub(crate) struct Envelope {
 pub(crate) enum Content {
     Text {
         body: String,
+        /// A sealed file: its blob waits on the server; its key and hash are only here.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attachment: Option<super::attachment::AttachmentRef>,
     },
     Receipt {
         kind: ReceiptKind,
@@ -118,7 +121,10 @@ mod tests {
             id: "0f0e0d0c-0b0a-4908-8706-050403020100".into(),
             seq: 2,
             sent_ms: 1_764_000_000_000,
-            content: Content::Text { body: body.into() },
+            content: Content::Text {
+                body: body.into(),
+                attachment: None,
+            },
         }
     }
 

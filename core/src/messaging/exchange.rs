@@ -6,15 +6,17 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use polku_protocol::attachment::UploadResponse;
 use polku_protocol::keys::{
     check_identity, check_key, DeviceKeys, DevicesResponse, KeysClaim, KeysClaimResponse,
 };
 use polku_protocol::relay::*;
-use rusqlite::{params, Transaction};
+use rusqlite::{params, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 use vodozemac::olm::{OlmMessage, Session, SessionConfig};
 use vodozemac::Curve25519PublicKey;
 
+use super::attachment::{self, AttachmentRef};
 use super::envelope::{self, Content, Envelope, ReceiptKind, MAX_RECEIPT_IDS};
 use super::{account, session};
 use crate::context::Context;
@@ -172,6 +174,7 @@ fn purge_ended(tx: &Transaction<'_>) -> Result<()> {
         "receipt_out",
         "message_held",
         "message_copy",
+        "attachment",
     ] {
         tx.execute(
             &format!("DELETE FROM {table} WHERE message_id IN ({ENDED})"),
@@ -306,6 +309,7 @@ impl MessageRelay {
                         seq: r.get(2)?,
                         sent_ms: r.get(3)?,
                         body: r.get(4)?,
+                        attachment: None,
                         to: None,
                     })
                 })?
@@ -324,10 +328,15 @@ impl MessageRelay {
                         seq: r.get(2)?,
                         sent_ms: r.get(3)?,
                         body: r.get(4)?,
+                        attachment: None,
                         to: Some(r.get(5)?),
                     })
                 })?
                 .collect::<std::result::Result<Vec<_>, _>>()?;
+            let (mut queued, mut released) = (queued, released);
+            for m in queued.iter_mut().chain(released.iter_mut()) {
+                m.attachment = attachment::of_message(c, &m.id)?;
+            }
             let mut stmt = c.prepare_cached(
                 "SELECT m.conversation, m.sender_user, r.kind, r.message_id FROM receipt_out r
                  JOIN message m ON m.id = r.message_id ORDER BY m.conversation, m.sender_user, r.kind, m.sent_ms",
@@ -351,9 +360,12 @@ impl MessageRelay {
         report: &mut SyncReport,
     ) -> Result<()> {
         let me = look.me;
-        let owed = Self::owed(cx, me)?;
+        let mut owed = Self::owed(cx, me)?;
         if !owed.is_empty() {
             let dir = look.get(report).await?;
+            let refused =
+                upload_attachments(cx, http, &owed.queued, &dir.conversations, report).await?;
+            owed.queued.retain(|m| !refused.contains(&m.id));
             let (devices, conversations) = (&dir.devices, &dir.conversations);
             let now = cx.clock.now().timestamp_millis();
             let devices_of = |users: &[&str]| -> Vec<&DeviceKeys> {
@@ -503,6 +515,70 @@ impl MessageRelay {
     }
 }
 
+/// Uploads the sealed files of queued messages to conversations this user is a member of,
+/// before any Olm message names them. Returns the messages whose upload the server refused for
+/// good (a file over its limit): they are marked undeliverable, not tried forever. A network
+/// failure ends the sync; the upload is tried again (the same blob: a retry stores it once).
+async fn upload_attachments(
+    cx: &Context,
+    http: &Http,
+    queued: &[Outbound],
+    conversations: &[Conversation],
+    report: &mut SyncReport,
+) -> Result<Vec<String>> {
+    let mut refused = Vec::new();
+    for m in queued {
+        let Some(a) = &m.attachment else { continue };
+        if !conversations.iter().any(|c| c.id == m.conversation) {
+            continue;
+        }
+        let data: Option<Vec<u8>> = cx.store.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT data FROM attachment WHERE id = ?1 AND uploaded_ms IS NULL",
+            )?
+            .query_row([&a.id], |r| r.get(0))
+            .optional()?
+            .flatten())
+        })?;
+        let Some(data) = data else { continue };
+        let blob = attachment::seal(a, &data)?;
+        drop(data);
+        let path = format!("/v1/attachments/{}?conversation={}", a.id, m.conversation);
+        let now = cx.clock.now().timestamp_millis();
+        match http.put_bytes::<UploadResponse>(&path, blob).await {
+            Ok((r, bytes)) => {
+                count(report, bytes);
+                if r.sha256 != a.sha256 {
+                    return Err(Error::Network(
+                        "the server stored another attachment than sent".into(),
+                    ));
+                }
+                cx.store.write(|tx| {
+                    tx.execute(
+                        "UPDATE attachment SET uploaded_ms = ?2 WHERE id = ?1",
+                        params![a.id, now],
+                    )?;
+                    Ok(())
+                })?;
+            }
+            Err(Error::Server { status, .. })
+                if (400..500).contains(&status) && ![401, 408, 429].contains(&status) =>
+            {
+                cx.store.write(|tx| {
+                    tx.execute(
+                        "UPDATE message SET state = 'undeliverable' WHERE id = ?1",
+                        [&m.id],
+                    )?;
+                    Ok(())
+                })?;
+                refused.push(m.id.clone());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(refused)
+}
+
 /// A message of this device's to encrypt: queued, or released for one device (`to`).
 struct Outbound {
     id: String,
@@ -510,6 +586,7 @@ struct Outbound {
     seq: i64,
     sent_ms: i64,
     body: String,
+    attachment: Option<AttachmentRef>,
     to: Option<String>,
 }
 
@@ -586,6 +663,7 @@ fn plan<'d>(
                     m.sent_ms,
                     Content::Text {
                         body: m.body.clone(),
+                        attachment: m.attachment.clone(),
                     },
                 ),
                 released: m.to.is_some(),
@@ -762,7 +840,18 @@ fn receive_one(
         return reject("a conversation this device and the sender do not share");
     }
     match &env.content {
-        Content::Text { body } => {
+        Content::Text { body, attachment } => {
+            if let Some(a) = attachment {
+                if let Err(why) = a.check() {
+                    return reject(why);
+                }
+                let taken: bool = tx
+                    .prepare_cached("SELECT 1 FROM attachment WHERE id = ?1")?
+                    .exists([&a.id])?;
+                if taken {
+                    return reject("an attachment this device already has (replayed)");
+                }
+            }
             let seen: bool = tx
                 .prepare_cached("SELECT 1 FROM message WHERE id = ?1")?
                 .exists([&env.id])?;
@@ -785,6 +874,9 @@ fn receive_one(
                 now,
                 own.then_some(now)
             ])?;
+            if let Some(a) = attachment {
+                attachment::save(tx, &env.id, a, None, now)?;
+            }
             if !own {
                 tx.prepare_cached(
                     "INSERT OR IGNORE INTO receipt_out (message_id, kind) VALUES (?1, 'delivered')",

@@ -9,11 +9,13 @@
 //!   from the relay on every sync.
 
 mod account;
+mod attachment;
 mod envelope;
 mod exchange;
 mod publish;
 mod session;
 
+pub use attachment::{guess_mime, Attachment};
 pub(crate) use exchange::MESSAGE_RELAY;
 pub(crate) use publish::KEY_PUBLISHER;
 
@@ -55,6 +57,8 @@ pub struct Message {
     pub read_ms: Option<i64>,
     /// For this user's messages: which other members have it and have read it.
     pub receipts: Vec<Receipt>,
+    /// A file sent with the message (its name is the body).
+    pub attachment: Option<Attachment>,
 }
 
 /// Another member's end-to-end encrypted receipt for one of this user's messages.
@@ -111,6 +115,30 @@ impl Messaging<'_> {
     /// Writes a message to `conversation` (a citizen's id: their own as a citizen, one in their
     /// care as a professional). Works offline: it is encrypted and sent on the next sync.
     pub fn send(&self, conversation: &str, body: &str) -> Result<Message> {
+        self.compose(conversation, body, None)
+    }
+
+    /// Sends a file (a photo of a wound, a PDF of lab results) to `conversation`: sealed now with
+    /// a fresh key, uploaded and announced on the next sync (works offline). `mime` defaults to a
+    /// guess from the name's extension. The file is at most 10 MB.
+    pub fn attach(
+        &self,
+        conversation: &str,
+        name: &str,
+        mime: Option<&str>,
+        data: &[u8],
+    ) -> Result<Message> {
+        let mime = mime.unwrap_or_else(|| guess_mime(name));
+        let r = attachment::new_ref(name, mime, data)?;
+        self.compose(conversation, name, Some((&r, data)))
+    }
+
+    fn compose(
+        &self,
+        conversation: &str,
+        body: &str,
+        file: Option<(&attachment::AttachmentRef, &[u8])>,
+    ) -> Result<Message> {
         let (user, device) =
             crate::sync::server_identity(&self.cx.store)?.ok_or(Error::NotEnrolled)?;
         let n = body.chars().count();
@@ -152,6 +180,9 @@ impl Messaging<'_> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, 'queued')",
                 params![id, conversation, user, device, seq, now, body],
             )?;
+            if let Some((r, data)) = file {
+                attachment::save(tx, &id, r, Some(data), now)?;
+            }
             Ok(Message {
                 id: id.clone(),
                 conversation: conversation.to_owned(),
@@ -163,6 +194,13 @@ impl Messaging<'_> {
                 state: "queued".into(),
                 read_ms: Some(now),
                 receipts: Vec::new(),
+                attachment: file.map(|(r, _)| Attachment {
+                    id: r.id.clone(),
+                    name: r.name.clone(),
+                    mime: r.mime.clone(),
+                    size: r.size,
+                    on_device: true,
+                }),
             })
         })?;
         if self.cx.device_role()? == Some(polku_protocol::Role::Citizen)
@@ -222,10 +260,14 @@ impl Messaging<'_> {
                     state: r.get(7)?,
                     read_ms: r.get(8)?,
                     receipts: Vec::new(),
+                    attachment: None,
                 })
             })?;
             let mut out = rows.collect::<std::result::Result<Vec<_>, _>>()?;
             out.reverse();
+            for m in out.iter_mut() {
+                m.attachment = attachment::shown(c, &m.id)?;
+            }
             let mut receipts = c.prepare_cached(
                 "SELECT user_id, delivered_ms, read_ms FROM message_receipt WHERE message_id = ?1 ORDER BY user_id",
             )?;
@@ -249,6 +291,55 @@ impl Messaging<'_> {
             }
             Ok(out)
         })
+    }
+
+    /// The file of attachment `id`: from this device when it has it, otherwise downloaded, checked
+    /// against the SHA-256 its message named, opened and kept (then the server is told this device
+    /// has it, so it can delete the blob once every recipient has). Needs the server the first
+    /// time only.
+    pub async fn fetch_attachment(&self, id: &str) -> Result<Vec<u8>> {
+        let not_found = || Error::NotFound {
+            what: "attachment",
+            id: id.to_owned(),
+        };
+        let (message_id, data): (String, Option<Vec<u8>>) = self
+            .cx
+            .store
+            .read(|c| {
+                Ok(
+                    c.prepare_cached("SELECT message_id, data FROM attachment WHERE id = ?1")?
+                        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()?,
+                )
+            })?
+            .ok_or_else(not_found)?;
+        if let Some(data) = data {
+            return Ok(data);
+        }
+        let r = self
+            .cx
+            .store
+            .read(|c| attachment::of_message(c, &message_id))?
+            .ok_or_else(not_found)?;
+        let http = crate::sync::http_for(self.cx)?;
+        let blob = http.get_bytes(&format!("/v1/attachments/{id}")).await?;
+        let data = attachment::open(&r, blob).map_err(|why| Error::Crypto(why.into()))?;
+        let now = self.cx.clock.now().timestamp_millis();
+        self.cx.store.write(|tx| {
+            tx.execute(
+                "UPDATE attachment SET data = ?2, fetched_ms = ?3 WHERE id = ?1",
+                params![id, data, now],
+            )?;
+            Ok(())
+        })?;
+        // Kept here first: if this is lost, the server deletes the blob after its retention.
+        let _: std::result::Result<(polku_protocol::attachment::FetchedResponse, usize), _> = http
+            .post(
+                &format!("/v1/attachments/{id}/fetched"),
+                &serde_json::json!({}),
+            )
+            .await;
+        Ok(data)
     }
 
     /// Marks every message of `conversation` read; read receipts go to their senders (and this

@@ -375,6 +375,44 @@ CREATE TABLE inbox_held (
 );
 "#;
 
+/// Profile schema v12: attachments and device verification (issue 10).
+/// - `attachment`: a message's file. The key, nonce and SHA-256 of the sealed blob came inside
+///   the Olm message; `data` is the file once this device has it (the sender's from the start),
+///   `uploaded_ms` when the server took this device's upload.
+/// - `verification_out` / `verification_in`: steps of short-authentication-string verification
+///   (vodozemac SAS) to send and received; the ephemeral secret lives only in memory.
+const V12: &str = r#"
+CREATE TABLE attachment (
+    id          TEXT PRIMARY KEY NOT NULL,
+    message_id  TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    mime        TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    sha256      TEXT NOT NULL,
+    key         BLOB NOT NULL,
+    nonce       BLOB NOT NULL,
+    data        BLOB,
+    uploaded_ms INTEGER,
+    fetched_ms  INTEGER
+);
+CREATE INDEX attachment_by_message ON attachment (message_id);
+CREATE TABLE verification_out (
+    id               INTEGER PRIMARY KEY,
+    conversation     TEXT NOT NULL,
+    recipient_device TEXT NOT NULL,
+    step             TEXT NOT NULL
+);
+CREATE TABLE verification_in (
+    id            INTEGER PRIMARY KEY,
+    sender_user   TEXT NOT NULL,
+    sender_device TEXT NOT NULL,
+    txn           TEXT NOT NULL,
+    step          TEXT NOT NULL,
+    received_ms   INTEGER NOT NULL
+);
+CREATE INDEX verification_in_by_txn ON verification_in (txn, id);
+"#;
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
@@ -388,11 +426,12 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V9),
         M::up(V10),
         M::up(V11),
+        M::up(V12),
     ])
 }
 
 /// The schema version this build writes.
-pub const LATEST: i64 = 11;
+pub const LATEST: i64 = 12;
 
 #[cfg(test)]
 mod tests {

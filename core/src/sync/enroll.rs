@@ -152,16 +152,21 @@ impl Sync<'_> {
     }
 
     pub(super) fn http(&self) -> Result<http::Http> {
-        let (server, token, pinned) = self.cx.store.read(|c| {
-            Ok((
-                get(c, KEY_SERVER)?,
-                get(c, KEY_TOKEN)?,
-                get(c, KEY_PINNED_CA)?,
-            ))
-        })?;
-        let (Some(server), Some(token)) = (server, token) else {
-            return Err(Error::NotEnrolled);
-        };
-        http::Http::new(&server, Some(token), pinned.as_deref())
+        http_for(self.cx)
     }
+}
+
+/// A transport to this device's server, with its token (and pinned CA).
+pub(crate) fn http_for(cx: &crate::context::Context) -> Result<http::Http> {
+    let (server, token, pinned) = cx.store.read(|c| {
+        Ok((
+            get(c, KEY_SERVER)?,
+            get(c, KEY_TOKEN)?,
+            get(c, KEY_PINNED_CA)?,
+        ))
+    })?;
+    let (Some(server), Some(token)) = (server, token) else {
+        return Err(Error::NotEnrolled);
+    };
+    http::Http::new(&server, Some(token), pinned.as_deref())
 }

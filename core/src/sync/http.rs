@@ -12,6 +12,8 @@ use crate::error::{ClassifyName, Error, Result};
 
 /// Every request ends within this, whatever the network does (a stalled reply is a retry).
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(60);
+/// An attachment's upload or download ends within this (10 MB at 0.2 Mbit/s).
+const BULK_DEADLINE: Duration = Duration::from_secs(600);
 
 pub(crate) struct Http {
     client: reqwest::Client,
@@ -110,6 +112,44 @@ impl Http {
         Ok(self.finish(req).await?.0)
     }
 
+    /// Uploads raw bytes (a sealed attachment), with time for a slow uplink.
+    pub async fn put_bytes<A: DeserializeOwned>(
+        &self,
+        path: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(A, usize)> {
+        let sent = bytes.len();
+        let mut req = self
+            .client
+            .put(format!("{}{path}", self.base))
+            .header("content-type", "application/octet-stream")
+            .timeout(BULK_DEADLINE)
+            .body(bytes);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let (a, received) = self.finish(req).await?;
+        Ok((a, sent + received))
+    }
+
+    /// Downloads raw bytes (a sealed attachment).
+    pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>> {
+        let mut req = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .timeout(BULK_DEADLINE);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.map_err(network)?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(network)?;
+        if !status.is_success() {
+            return Err(server_error(status, &body));
+        }
+        Ok(body.to_vec())
+    }
+
     async fn finish<A: DeserializeOwned>(
         &self,
         req: reqwest::RequestBuilder,
@@ -118,20 +158,24 @@ impl Http {
         let status = resp.status();
         let body = resp.bytes().await.map_err(network)?;
         if !status.is_success() {
-            return Err(match serde_json::from_slice::<ErrorBody>(&body) {
-                Ok(e) => Error::Server {
-                    status: status.as_u16(),
-                    code: e.error.code,
-                    message: e.error.message,
-                },
-                // A proxy's HTML page or a cut body: transient as far as the device can tell.
-                Err(_) => Error::Network(format!("HTTP {status} without a Polku error body")),
-            });
+            return Err(server_error(status, &body));
         }
         let a = serde_json::from_slice(&body).map_err(|e| {
             Error::Network(format!("reply could not be read ({})", e.classify_name()))
         })?;
         Ok((a, body.len()))
+    }
+}
+
+fn server_error(status: reqwest::StatusCode, body: &[u8]) -> Error {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(e) => Error::Server {
+            status: status.as_u16(),
+            code: e.error.code,
+            message: e.error.message,
+        },
+        // A proxy's HTML page or a cut body: transient as far as the device can tell.
+        Err(_) => Error::Network(format!("HTTP {status} without a Polku error body")),
     }
 }
 

@@ -18,7 +18,7 @@ mod push;
 mod retry;
 mod status;
 
-pub(crate) use enroll::server_identity;
+pub(crate) use enroll::{http_for, server_identity};
 pub use http::install_crypto_provider;
 pub(crate) use http::Http;
 pub use polku_protocol::{hlc, wire as protocol};

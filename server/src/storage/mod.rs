@@ -8,6 +8,7 @@ pub use key::{KeySource, ServerKey};
 
 pub use sqlite::SqliteStorage;
 
+use polku_protocol::attachment::{FetchedResponse, UploadResponse};
 use polku_protocol::keys::{DeviceKeys, KeysClaimResponse, KeysUpload, KeysUploadResponse};
 use polku_protocol::relay::{Conversation, FetchRequest, FetchResponse, Outgoing, SendResponse};
 use polku_protocol::wire::{EnrollResponse, Op, OpResult, PullRequest, PullResponse, SubjectInfo};
@@ -93,4 +94,43 @@ pub trait Storage: Send + Sync + 'static {
     fn send_messages(&self, auth: &DeviceAuth, messages: Vec<Outgoing>) -> ApiResult<SendResponse>;
     /// Deletes this device's messages up to `req.after` and returns the next ones in order.
     fn fetch_messages(&self, auth: &DeviceAuth, req: &FetchRequest) -> ApiResult<FetchResponse>;
+
+    /// Stores a sealed attachment for the devices of `conversation`'s members but the uploader's
+    /// (the same blob again is a harmless retry).
+    fn upload_attachment(
+        &self,
+        auth: &DeviceAuth,
+        id: &str,
+        conversation: &str,
+        blob: &[u8],
+        rules: &AttachmentRules,
+    ) -> ApiResult<UploadResponse>;
+    /// The sealed blob, for a device it was uploaded for whose user is still a member.
+    fn attachment(
+        &self,
+        auth: &DeviceAuth,
+        id: &str,
+        rules: &AttachmentRules,
+    ) -> ApiResult<Vec<u8>>;
+    /// The device has the blob; it is deleted once every recipient device has it.
+    fn attachment_fetched(&self, auth: &DeviceAuth, id: &str) -> ApiResult<FetchedResponse>;
+}
+
+/// How large attachments may be and how long an unfetched one is kept (`serve` options).
+#[derive(Debug, Clone)]
+pub struct AttachmentRules {
+    /// The largest file, before sealing and padding.
+    pub max_bytes: usize,
+    pub retention: std::time::Duration,
+}
+
+impl Default for AttachmentRules {
+    fn default() -> Self {
+        AttachmentRules {
+            max_bytes: polku_protocol::attachment::DEFAULT_MAX_ATTACHMENT_BYTES,
+            retention: std::time::Duration::from_secs(
+                polku_protocol::attachment::DEFAULT_RETENTION_DAYS * 86_400,
+            ),
+        }
+    }
 }

@@ -15,10 +15,13 @@ use ring::rand::SecureRandom;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use rusqlite_migration::{Migrations, M};
 
-use super::{AuditRecord, AuthFailure, DeviceAuth, Role, ServerKey, Storage, User};
+use super::{
+    AttachmentRules, AuditRecord, AuthFailure, DeviceAuth, Role, ServerKey, Storage, User,
+};
 use crate::error::{ApiError, ApiResult};
 use polku_protocol::keys::{DeviceKeys, KeysClaimResponse, KeysUpload, KeysUploadResponse};
 
+mod attachments;
 mod directory;
 mod relay;
 
@@ -221,6 +224,7 @@ fn migrations() -> Migrations<'static> {
         M::up(SCHEMA_V3),
         M::up(directory::SCHEMA_V4),
         M::up(relay::SCHEMA_V5),
+        M::up(attachments::SCHEMA_V6),
     ])
 }
 
@@ -755,7 +759,13 @@ impl Storage for SqliteStorage {
             if n == 0 {
                 return Err(ApiError::NotFound("no such active assignment".into()));
             }
-            Ok(())
+            // Their devices can no longer fetch the conversation's attachments.
+            Self::forget_recipient_devices(
+                tx,
+                "device_id IN (SELECT id FROM device WHERE user_id = ?1)
+                 AND attachment_id IN (SELECT id FROM attachment WHERE conversation = ?2)",
+                params![professional_id, subject_id],
+            )
         })
     }
 
@@ -769,7 +779,8 @@ impl Storage for SqliteStorage {
                 return Err(ApiError::NotFound(format!("no active device {device_id}")));
             }
             Self::forget_keys(tx, device_id)?;
-            Self::forget_queue(tx, device_id)
+            Self::forget_queue(tx, device_id)?;
+            Self::forget_recipient_devices(tx, "device_id = ?1", [device_id])
         })
     }
 
@@ -826,6 +837,36 @@ impl Storage for SqliteStorage {
         req: &polku_protocol::relay::FetchRequest,
     ) -> ApiResult<polku_protocol::relay::FetchResponse> {
         self.write(|tx| Self::fetch_tx(tx, auth, req))
+    }
+
+    fn upload_attachment(
+        &self,
+        auth: &DeviceAuth,
+        id: &str,
+        conversation: &str,
+        blob: &[u8],
+        rules: &AttachmentRules,
+    ) -> ApiResult<polku_protocol::attachment::UploadResponse> {
+        self.write(|tx| Self::sweep_attachments(tx, rules))?;
+        self.write(|tx| Self::upload_attachment_tx(tx, auth, id, conversation, blob, rules))
+    }
+
+    fn attachment(
+        &self,
+        auth: &DeviceAuth,
+        id: &str,
+        rules: &AttachmentRules,
+    ) -> ApiResult<Vec<u8>> {
+        self.write(|tx| Self::sweep_attachments(tx, rules))?;
+        self.write(|tx| Self::attachment_blob(tx, auth, id))
+    }
+
+    fn attachment_fetched(
+        &self,
+        auth: &DeviceAuth,
+        id: &str,
+    ) -> ApiResult<polku_protocol::attachment::FetchedResponse> {
+        self.write(|tx| Self::attachment_fetched_tx(tx, auth, id))
     }
 
     fn record_failure(&self, f: &AuthFailure) -> ApiResult<()> {

@@ -84,5 +84,19 @@ class MessagingBindingsTest {
         assertNotNull(citizen.messages().fingerprint())
         assertTrue(citizen.messages().devices().any { it.userId == nurseUser && it.trust == DeviceTrust.TRUSTED })
         assertTrue(citizen.messages().rejected().isEmpty())
+
+        // A photo of a wound: sealed, uploaded and announced in the same call; the nurse's
+        // device downloads, checks and opens it.
+        val photo = ByteArray(50_000) { (it % 251).toByte() }
+        val withPhoto = citizen.messages().attach(conv, "haava.jpg", null, photo)
+        assertEquals(MessageState.SENT, withPhoto.state)
+        assertEquals("image/jpeg", withPhoto.attachment!!.mime)
+        val badName = runCatching { citizen.messages().attach(conv, "../x.jpg", null, photo) }.exceptionOrNull()
+        assertEquals("name", (badName as PolkuException.Validation).field)
+        nurse.sync().sync(null)
+        val shown = nurse.messages().messages(conv, null, 50u).last().attachment!!
+        assertEquals("haava.jpg" to false, shown.name to shown.onDevice)
+        assertTrue(photo.contentEquals(nurse.messages().fetchAttachment(shown.id)))
+        assertTrue(nurse.messages().messages(conv, null, 50u).last().attachment!!.onDevice)
     }
 }
