@@ -162,6 +162,114 @@ pub struct RejectedMessage {
     pub at: SystemTime,
 }
 
+/// Where a verification of a device stands.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum VerificationState {
+    /// Waiting for the other device.
+    Waiting,
+    /// Both devices show these three numbers: the two people compare them, then `confirm`.
+    Compare {
+        decimals: Vec<u16>,
+    },
+    /// This side confirmed; waiting for the other side.
+    Confirmed,
+    /// The other device's identity key is confirmed (it is shown `Verified`).
+    Verified,
+    Cancelled {
+        reason: String,
+    },
+}
+
+impl From<cm::VerificationState> for VerificationState {
+    fn from(s: cm::VerificationState) -> Self {
+        match s {
+            cm::VerificationState::Waiting => VerificationState::Waiting,
+            cm::VerificationState::Compare { decimals } => VerificationState::Compare {
+                decimals: decimals.to_vec(),
+            },
+            cm::VerificationState::Confirmed => VerificationState::Confirmed,
+            cm::VerificationState::Verified => VerificationState::Verified,
+            cm::VerificationState::Cancelled { reason } => VerificationState::Cancelled { reason },
+        }
+    }
+}
+
+/// Another device asks to verify this one.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct VerificationRequest {
+    pub txn: String,
+    pub device_id: String,
+    pub user_id: String,
+    pub at: SystemTime,
+}
+
+/// A verification of one device in progress: keep it while both people compare the numbers.
+/// The secret it holds lives only in memory; dropping it ends the verification on this side.
+#[derive(uniffi::Object)]
+pub struct DeviceVerification {
+    inner: Arc<Polku>,
+    verification: Mutex<cm::Verification>,
+}
+
+impl DeviceVerification {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut cm::Verification, &cm::Messaging<'_>) -> polku_core::Result<T>,
+    ) -> Result<T> {
+        guard("messages.verification", || {
+            let mut v = self.verification.lock().unwrap_or_else(|p| p.into_inner());
+            Ok(f(&mut v, &self.inner.messaging())?)
+        })
+    }
+
+    /// Sends what is queued and receives what arrived (best effort: offline, it waits).
+    async fn exchange(&self) {
+        let _ = crate::sync::futures_guard(self.inner.sync().sync(None)).await;
+    }
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl DeviceVerification {
+    /// The device being verified.
+    pub fn device_id(&self) -> String {
+        self.verification
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .device()
+            .to_owned()
+    }
+
+    pub fn state(&self) -> VerificationState {
+        self.verification
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .state()
+            .into()
+    }
+
+    /// Syncs, takes the other device's steps and sends the answers: call it until the state
+    /// changes (every second or two while the screen is open).
+    pub async fn advance(&self) -> Result<VerificationState> {
+        self.exchange().await;
+        let s = self.with(|v, m| v.poll(m))?;
+        self.exchange().await;
+        Ok(s.into())
+    }
+
+    /// Whether both devices show the same numbers, as the two people told each other.
+    pub async fn confirm(&self, matches: bool) -> Result<VerificationState> {
+        let s = self.with(|v, m| v.confirm(m, matches))?;
+        self.exchange().await;
+        Ok(s.into())
+    }
+
+    pub async fn cancel(&self) -> Result<()> {
+        self.with(|v, m| v.cancel(m))?;
+        self.exchange().await;
+        Ok(())
+    }
+}
+
 /// Implemented by the shell: called with the conversation list when the subscription starts
 /// and whenever it changes (a message arrived or was read, a receipt came back).
 #[uniffi::export(with_foreign)]
@@ -338,6 +446,50 @@ impl MessagesClient {
         guard("messages.accept_identity", || {
             Ok(self.inner.messaging().accept_identity(&device_id)?)
         })
+    }
+
+    /// Starts verifying `device_id` by comparing numbers with its owner (in person or on a call).
+    pub async fn verify(&self, device_id: String) -> Result<Arc<DeviceVerification>> {
+        let v = guard("messages.verify", || {
+            Ok(self.inner.messaging().verify(&device_id)?)
+        })?;
+        let v = Arc::new(DeviceVerification {
+            inner: self.inner.clone(),
+            verification: Mutex::new(v),
+        });
+        v.exchange().await;
+        Ok(v)
+    }
+
+    /// Other devices' requests to verify this one (the last ten minutes'), as of the last sync.
+    pub fn verification_requests(&self) -> Result<Vec<VerificationRequest>> {
+        guard("messages.verification_requests", || {
+            Ok(self
+                .inner
+                .messaging()
+                .verification_requests()?
+                .into_iter()
+                .map(|r| VerificationRequest {
+                    txn: r.txn,
+                    device_id: r.device_id,
+                    user_id: r.user_id,
+                    at: ms(r.at_ms),
+                })
+                .collect())
+        })
+    }
+
+    /// Accepts a request to verify this device.
+    pub async fn accept_verification(&self, txn: String) -> Result<Arc<DeviceVerification>> {
+        let v = guard("messages.accept_verification", || {
+            Ok(self.inner.messaging().accept_verification(&txn)?)
+        })?;
+        let v = Arc::new(DeviceVerification {
+            inner: self.inner.clone(),
+            verification: Mutex::new(v),
+        });
+        v.exchange().await;
+        Ok(v)
     }
 
     /// This device's Ed25519 identity key (what another person compares), once it has one.

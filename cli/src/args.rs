@@ -136,6 +136,14 @@ pub enum MessagesCmd {
     Devices,
     /// Accept the new identity keys a device shows, after checking with its owner.
     Accept { device: String },
+    /// Verify a member's device with its owner: run this on both devices (each names the other),
+    /// compare the three numbers both show, and answer y if they are the same.
+    Verify {
+        device: String,
+        /// Give up (and tell the other device) after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout_seconds: u64,
+    },
     /// Received ciphertexts that failed a check (tampered, re-routed or replayed), and why.
     Rejected,
 }

@@ -136,6 +136,10 @@ pub(crate) fn run(p: &Polku, cmd: &MessagesCmd, json: bool, tz: Tz) -> Result<()
                 println!("Accepted the new identity keys of {device}.");
             }
         }
+        MessagesCmd::Verify {
+            device,
+            timeout_seconds,
+        } => verify(p, device, *timeout_seconds, json)?,
         MessagesCmd::Rejected => {
             let all = m.rejected()?;
             if json {
@@ -148,6 +152,76 @@ pub(crate) fn run(p: &Polku, cmd: &MessagesCmd, json: bool, tz: Tz) -> Result<()
         }
     }
     Ok(())
+}
+
+/// Runs a verification to its end: syncing every half second, showing the numbers when both
+/// devices have them and asking whether they match (the answer is read from stdin).
+fn verify(p: &Polku, device: &str, timeout_seconds: u64, json: bool) -> Result<(), Error> {
+    use polku_core::messaging::VerificationState as S;
+    use std::io::{BufRead, Write};
+    let m = p.messaging();
+    let rt = crate::runtime()?;
+    let sync = || rt.block_on(p.sync().sync(None)).map(|_| ());
+    sync()?;
+    let asked = m
+        .verification_requests()?
+        .into_iter()
+        .rev()
+        .find(|r| r.device_id == device);
+    let mut v = match asked {
+        Some(r) => m.accept_verification(&r.txn)?,
+        None => m.verify(device)?,
+    };
+    // Prompts go to stderr so that --json output stays one document.
+    eprintln!("Verifying {device}: run `polku messages verify <this device>` on it too.");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(timeout_seconds);
+    let mut shown = None;
+    loop {
+        sync()?;
+        match v.poll(&m)? {
+            S::Compare { decimals } if shown.is_none() => {
+                eprint!(
+                    "Both devices show: {} {} {}\nAre they the same on the other device? [y/N] ",
+                    decimals[0], decimals[1], decimals[2]
+                );
+                let _ = std::io::stderr().flush();
+                let mut answer = String::new();
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut answer)
+                    .map_err(|e| Error::Io(e.to_string()))?;
+                let yes = matches!(answer.trim(), "y" | "Y" | "yes" | "kyllä" | "k");
+                v.confirm(&m, yes)?;
+                shown = Some(decimals);
+            }
+            S::Verified => {
+                sync()?;
+                if json {
+                    print_value(&json!({ "verified": device, "decimals": shown }));
+                } else {
+                    println!(
+                        "Verified {device}: it is shown `verified` in `polku messages devices`."
+                    );
+                }
+                return Ok(());
+            }
+            S::Cancelled { reason } => {
+                sync()?;
+                return Err(Error::Crypto(format!(
+                    "the verification of {device} ended: {reason}"
+                )));
+            }
+            _ => {}
+        }
+        if std::time::Instant::now() > deadline {
+            v.cancel(&m)?;
+            sync()?;
+            return Err(Error::Network(format!(
+                "{device} did not finish the verification within {timeout_seconds} s"
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }
 
 fn print_message(msg: &Message, when: &dyn Fn(i64) -> String) {

@@ -1005,3 +1005,92 @@ fn messages_between_a_citizen_and_her_nurse() {
     let (code, e) = aino.json_err(&["messages", "fetch", "nope", "--out", out.to_str().unwrap()]);
     assert_eq!((code, e["code"].as_str()), (4, Some("not_found")));
 }
+
+/// `polku messages verify` run on both devices at once: each shows the same numbers, the user
+/// answers y on both, and each device then lists the other as verified. A "no" ends it with
+/// exit code 9 on both.
+#[test]
+fn two_devices_verify_each_other_by_comparing_numbers() {
+    use std::io::Write;
+    let (server, citizen, nurse) = citizen_and_nurse();
+    let aino = Home::new();
+    aino.enroll(&server, &citizen);
+    let hoitaja = Home::new();
+    hoitaja.enroll(&server, &nurse);
+    for h in [&aino, &hoitaja, &aino] {
+        h.json(&["sync"]);
+    }
+    let id = |h: &Home| {
+        h.json(&["sync", "status"])["enrollment"]["device_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (aino_dev, hoitaja_dev) = (id(&aino), id(&hoitaja));
+    let both = |answers: [&str; 2]| {
+        let mut children: Vec<_> = [(&aino, &hoitaja_dev), (&hoitaja, &aino_dev)]
+            .into_iter()
+            .map(|(h, other)| {
+                h.cmd("correct horse")
+                    .args([
+                        "--json",
+                        "messages",
+                        "verify",
+                        other,
+                        "--timeout-seconds",
+                        "60",
+                    ])
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for (c, a) in children.iter_mut().zip(answers) {
+            c.stdin.take().unwrap().write_all(a.as_bytes()).unwrap();
+        }
+        children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect::<Vec<_>>()
+    };
+    let out = both(["n\n", "y\n"]);
+    for o in &out {
+        eprintln!(
+            "---- {:?}\n{}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    for o in &out {
+        assert_eq!(
+            o.status.code(),
+            Some(9),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    // The one who said no saw the numbers (the other may hear of the no before its own screen
+    // showed them).
+    assert!(String::from_utf8_lossy(&out[0].stderr).contains("Both devices show: "));
+    let out = both(["y\n", "y\n"]);
+    let mut shown = Vec::new();
+    for o in &out {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        shown.push(v["decimals"].clone());
+    }
+    assert_eq!(shown[0], shown[1], "both showed the same numbers");
+    assert_eq!(shown[0].as_array().unwrap().len(), 3);
+    for (h, other) in [(&aino, &hoitaja_dev), (&hoitaja, &aino_dev)] {
+        let d = h.json(&["messages", "devices"]);
+        let dev = d["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["device_id"] == other.as_str())
+            .cloned();
+        assert_eq!(dev.unwrap()["state"], "verified");
+    }
+}

@@ -41,6 +41,11 @@ pub(crate) enum Content {
         kind: ReceiptKind,
         messages: Vec<String>,
     },
+    /// A step of verifying the recipient device (`verify.rs`).
+    Verification {
+        txn: String,
+        step: super::verify::Step,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -344,10 +344,22 @@ impl MessageRelay {
             let receipts = stmt
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
                 .collect::<std::result::Result<Vec<(String, String, String, String)>, _>>()?;
+            let mut stmt = c.prepare_cached(
+                "SELECT id, conversation, recipient_device, step FROM verification_out ORDER BY id",
+            )?;
+            let verifications = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?)))?
+                .collect::<std::result::Result<Vec<_>, _>>()?
+                .into_iter()
+                .filter_map(|(id, conv, device, step)| {
+                    serde_json::from_str(&step).ok().map(|c| (id, conv, device, c))
+                })
+                .collect();
             Ok(Owed {
                 queued,
                 released,
                 receipts,
+                verifications,
             })
         })
     }
@@ -419,8 +431,9 @@ impl MessageRelay {
                             )?
                             .execute(params![p.env.id, p.recipient])?;
                         }
-                        // A receipt to a device whose identity changed is not worth keeping.
-                        (Content::Receipt { .. }, true) => {}
+                        // A receipt or verification step to a device whose identity changed is
+                        // not worth keeping.
+                        (Content::Receipt { .. } | Content::Verification { .. }, true) => {}
                         (content, false) => {
                             let copied = encrypt_copy(tx, &p.env, now)?;
                             let text = matches!(content, Content::Text { .. });
@@ -468,6 +481,10 @@ impl MessageRelay {
                      AND id IN (SELECT message_id FROM message_held)",
                     [],
                 )?;
+                for (id, ..) in &owed.verifications {
+                    tx.prepare_cached("DELETE FROM verification_out WHERE id = ?1")?
+                        .execute([id])?;
+                }
                 for (_, _, kind, id) in &owed.receipts {
                     tx.prepare_cached("DELETE FROM receipt_out WHERE message_id = ?1 AND kind = ?2")?
                         .execute(params![id, kind])?;
@@ -593,13 +610,18 @@ struct Outbound {
 struct Owed {
     queued: Vec<Outbound>,
     released: Vec<Outbound>,
+    /// Verification steps: (row, conversation, recipient device, content).
+    verifications: Vec<(i64, String, String, Content)>,
     /// (conversation, the message's sender, kind, message id), grouped in that order.
     receipts: Vec<(String, String, String, String)>,
 }
 
 impl Owed {
     fn is_empty(&self) -> bool {
-        self.queued.is_empty() && self.released.is_empty() && self.receipts.is_empty()
+        self.queued.is_empty()
+            && self.released.is_empty()
+            && self.receipts.is_empty()
+            && self.verifications.is_empty()
     }
 }
 
@@ -702,6 +724,22 @@ fn plan<'d>(
                         messages: group.iter().map(|s| (*s).clone()).collect(),
                     },
                 ),
+                released: false,
+            });
+        }
+    }
+    for (_, conversation, device, content) in &owed.verifications {
+        let Some(users) = members(conversation) else {
+            continue;
+        };
+        if let Some(d) = devices_of(&users)
+            .into_iter()
+            .find(|d| d.device_id == *device)
+        {
+            let id = uuid::Uuid::now_v7().to_string();
+            envelopes.push(Planned {
+                recipient: d.device_id.clone(),
+                env: envelope(conversation, device, &id, 0, now, content.clone()),
                 released: false,
             });
         }
@@ -883,6 +921,27 @@ fn receive_one(
                 )?
                 .execute([&env.id])?;
             }
+        }
+        Content::Verification { txn, step } => {
+            if txn.is_empty() || txn.len() > super::verify::MAX_TXN {
+                return reject("a verification step with a malformed transaction id");
+            }
+            let fresh = tx
+                .prepare_cached("INSERT OR IGNORE INTO envelope_seen (id) VALUES (?1)")?
+                .execute([&env.id])?;
+            if fresh == 0 {
+                return reject("a verification step this device already has (replayed)");
+            }
+            tx.prepare_cached(
+                "INSERT INTO verification_in (sender_user, sender_device, txn, step, received_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                env.sender_user,
+                env.sender_device,
+                txn,
+                serde_json::to_string(step)?,
+                now
+            ])?;
         }
         Content::Receipt { kind, messages } => {
             if messages.len() > MAX_RECEIPT_IDS {

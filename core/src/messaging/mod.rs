@@ -14,10 +14,12 @@ mod envelope;
 mod exchange;
 mod publish;
 mod session;
+mod verify;
 
 pub use attachment::{guess_mime, Attachment};
 pub(crate) use exchange::MESSAGE_RELAY;
 pub(crate) use publish::KEY_PUBLISHER;
+pub use verify::{Verification, VerificationRequest, VerificationState};
 
 use polku_protocol::keys::IdentityKeys;
 use rusqlite::{params, OptionalExtension};

@@ -380,7 +380,9 @@ CREATE TABLE inbox_held (
 ///   the Olm message; `data` is the file once this device has it (the sender's from the start),
 ///   `uploaded_ms` when the server took this device's upload.
 /// - `verification_out` / `verification_in`: steps of short-authentication-string verification
-///   (vodozemac SAS) to send and received; the ephemeral secret lives only in memory.
+///   (vodozemac SAS) to send and received; the ephemeral secret lives only in memory. Ids of
+///   received steps are never reused (AUTOINCREMENT): a verification reads on from the last id
+///   it saw, and an accepted request's row is deleted.
 const V12: &str = r#"
 CREATE TABLE attachment (
     id          TEXT PRIMARY KEY NOT NULL,
@@ -403,7 +405,7 @@ CREATE TABLE verification_out (
     step             TEXT NOT NULL
 );
 CREATE TABLE verification_in (
-    id            INTEGER PRIMARY KEY,
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
     sender_user   TEXT NOT NULL,
     sender_device TEXT NOT NULL,
     txn           TEXT NOT NULL,

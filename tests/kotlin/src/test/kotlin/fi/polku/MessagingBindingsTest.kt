@@ -98,5 +98,34 @@ class MessagingBindingsTest {
         assertEquals("haava.jpg" to false, shown.name to shown.onDevice)
         assertTrue(photo.contentEquals(nurse.messages().fetchAttachment(shown.id)))
         assertTrue(nurse.messages().messages(conv, null, 50u).last().attachment!!.onDevice)
+
+        // The citizen verifies the nurse's device: both screens show the same three numbers.
+        val nurseDevice = nurse.sync().status().enrollment!!.deviceId
+        val ours = citizen.messages().verify(nurseDevice)
+        nurse.sync().sync(null)
+        val request = nurse.messages().verificationRequests().single()
+        assertEquals(conv, request.userId)
+        val theirs = nurse.messages().acceptVerification(request.txn)
+        var a = ours.state()
+        var b = theirs.state()
+        repeat(8) {
+            if (a !is VerificationState.Compare || b !is VerificationState.Compare) {
+                a = ours.advance()
+                b = theirs.advance()
+            }
+        }
+        assertEquals((a as VerificationState.Compare).decimals, (b as VerificationState.Compare).decimals)
+        assertEquals(3, a.decimals.size)
+        a = ours.confirm(true)
+        b = theirs.confirm(true)
+        repeat(8) {
+            if (a != VerificationState.Verified || b != VerificationState.Verified) {
+                a = ours.advance()
+                b = theirs.advance()
+            }
+        }
+        assertEquals(VerificationState.Verified, a)
+        assertEquals(VerificationState.Verified, b)
+        assertTrue(citizen.messages().devices().any { it.deviceId == nurseDevice && it.trust == DeviceTrust.VERIFIED })
     }
 }
