@@ -212,6 +212,17 @@ pub struct DeviceVerification {
 }
 
 impl DeviceVerification {
+    /// Wraps a verification just started or accepted and sends its first step at once (best
+    /// effort: offline, it goes with the next sync).
+    async fn begin(inner: &Arc<Polku>, v: cm::Verification) -> Arc<DeviceVerification> {
+        let v = Arc::new(DeviceVerification {
+            inner: inner.clone(),
+            verification: Mutex::new(v),
+        });
+        v.exchange().await;
+        v
+    }
+
     fn with<T>(
         &self,
         f: impl FnOnce(&mut cm::Verification, &cm::Messaging<'_>) -> polku_core::Result<T>,
@@ -453,12 +464,7 @@ impl MessagesClient {
         let v = guard("messages.verify", || {
             Ok(self.inner.messaging().verify(&device_id)?)
         })?;
-        let v = Arc::new(DeviceVerification {
-            inner: self.inner.clone(),
-            verification: Mutex::new(v),
-        });
-        v.exchange().await;
-        Ok(v)
+        Ok(DeviceVerification::begin(&self.inner, v).await)
     }
 
     /// Other devices' requests to verify this one (the last ten minutes'), as of the last sync.
@@ -484,12 +490,7 @@ impl MessagesClient {
         let v = guard("messages.accept_verification", || {
             Ok(self.inner.messaging().accept_verification(&txn)?)
         })?;
-        let v = Arc::new(DeviceVerification {
-            inner: self.inner.clone(),
-            verification: Mutex::new(v),
-        });
-        v.exchange().await;
-        Ok(v)
+        Ok(DeviceVerification::begin(&self.inner, v).await)
     }
 
     /// This device's Ed25519 identity key (what another person compares), once it has one.

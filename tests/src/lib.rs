@@ -71,6 +71,20 @@ impl TestServer {
         }
     }
 
+    /// The server's database opened straight from its file, as an attacker with a copy of it and
+    /// its key would (or a test that stores what a checking server never would).
+    pub fn db(&self) -> rusqlite::Connection {
+        let dir = self.data.path().join("server");
+        let hex = std::fs::read_to_string(dir.with_extension("key")).unwrap();
+        let c = rusqlite::Connection::open(dir.join("polku-server.db")).unwrap();
+        c.execute_batch(&format!(
+            "PRAGMA key = \"x'{}'\"; PRAGMA busy_timeout = 10000;",
+            hex.trim()
+        ))
+        .unwrap();
+        c
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }

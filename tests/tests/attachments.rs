@@ -9,18 +9,9 @@ use polku_e2e::api::Api;
 use polku_e2e::{block_on, CareTeam, Device};
 use polku_server::{AttachmentRules, Limits, Role, Storage};
 
-fn server_db(team: &CareTeam) -> rusqlite::Connection {
-    let dir = team.server.data.path().join("server");
-    let hex = std::fs::read_to_string(dir.with_extension("key")).unwrap();
-    let c = rusqlite::Connection::open(dir.join("polku-server.db")).unwrap();
-    c.execute_batch(&format!("PRAGMA key = \"x'{}'\";", hex.trim()))
-        .unwrap();
-    c
-}
-
 /// (attachment id, recipients still waiting) on the server.
 fn stored(team: &CareTeam) -> Vec<(String, i64)> {
-    let c = server_db(team);
+    let c = team.server.db();
     let mut stmt = c
         .prepare(
             "SELECT a.id, (SELECT count(*) FROM attachment_recipient r WHERE r.attachment_id = a.id AND r.fetched_ms IS NULL)
@@ -103,7 +94,7 @@ fn an_attachment_reaches_every_device_opens_unaltered_and_leaves_the_server_when
     // On the server: one sealed blob waiting for the tablet and the nurse's device, holding no
     // trace of the file; nor does anything else of the server's database.
     assert_eq!(stored(&team), vec![(a.id.clone(), 2)]);
-    let c = server_db(&team);
+    let c = team.server.db();
     let blob: Vec<u8> = c
         .query_row("SELECT blob FROM attachment", [], |r| r.get(0))
         .unwrap();
@@ -170,7 +161,7 @@ fn an_altered_blob_is_refused_and_nothing_of_it_is_kept() {
         .unwrap();
     team.worker_device.sync().unwrap();
     team.phone.sync().unwrap();
-    let c = server_db(&team);
+    let c = team.server.db();
     let blob: Vec<u8> = c
         .query_row("SELECT blob FROM attachment", [], |r| r.get(0))
         .unwrap();

@@ -19,7 +19,7 @@ fn bodies(d: &Device, conversation: &str) -> Vec<String> {
 /// The server's relay queue, read straight from its database (as an attacker with a copy of it
 /// and the key would): (seq, recipient, sender device, ciphertext).
 fn relay_rows(team: &CareTeam) -> Vec<(i64, String, String, String)> {
-    let c = server_db(team);
+    let c = team.server.db();
     let mut stmt = c
         .prepare("SELECT seq, recipient, sender_device, ciphertext FROM relay ORDER BY seq")
         .unwrap();
@@ -378,7 +378,7 @@ fn substitute_identity(team: &CareTeam, device_id: &str, user: &str) -> (String,
     let curve = b64.encode([7u8; 32]);
     let statement = polku_protocol::keys::identity_statement(user, device_id, &curve, &ed);
     let sig = b64.encode(pair.sign(statement.as_bytes()).as_ref());
-    let c = server_db(team);
+    let c = team.server.db();
     let old = c
         .query_row(
             "SELECT curve25519, ed25519, signature FROM device_keys WHERE device_id = ?1",
@@ -392,15 +392,6 @@ fn substitute_identity(team: &CareTeam, device_id: &str, user: &str) -> (String,
     )
     .unwrap();
     old
-}
-
-fn server_db(team: &CareTeam) -> rusqlite::Connection {
-    let dir = team.server.data.path().join("server");
-    let hex = std::fs::read_to_string(dir.with_extension("key")).unwrap();
-    let c = rusqlite::Connection::open(dir.join("polku-server.db")).unwrap();
-    c.execute_batch(&format!("PRAGMA key = \"x'{}'\";", hex.trim()))
-        .unwrap();
-    c
 }
 
 #[test]
@@ -443,7 +434,7 @@ fn a_changed_identity_key_blocks_sending_to_that_device_until_accepted() {
 
     // The genuine keys come back: the change clears and the held message goes out with the
     // session the phone already had.
-    server_db(&team)
+    team.server.db()
         .execute(
             "UPDATE device_keys SET curve25519 = ?2, ed25519 = ?3, signature = ?4 WHERE device_id = ?1",
             rusqlite::params![nurse, genuine.0, genuine.1, genuine.2],

@@ -134,11 +134,7 @@ fn a_quiet_sync_sends_no_keys_and_a_server_that_lost_them_gets_them_again() {
     let identity = team.phone.polku.messaging().identity().unwrap().unwrap();
 
     // The server restored from a backup taken before the phone published: its keys are gone.
-    let dir = team.server.data.path().join("server");
-    let hex = std::fs::read_to_string(dir.with_extension("key")).unwrap();
-    let c = rusqlite::Connection::open(dir.join("polku-server.db")).unwrap();
-    c.execute_batch(&format!("PRAGMA key = \"x'{}'\";", hex.trim()))
-        .unwrap();
+    let c = team.server.db();
     for table in ["device_keys", "one_time_key", "fallback_key"] {
         c.execute(&format!("DELETE FROM {table}"), []).unwrap();
     }

@@ -44,14 +44,7 @@ fn outcomes(v: &Value) -> Vec<(String, String, String)> {
 /// Stores an operation as a server that did not check it would have (an older server version,
 /// or a database restored from such a one), to see what the devices make of it.
 fn store_unchecked(server: &TestServer, stream: &str, op: &Value) {
-    let dir = server.data.path().join("server");
-    let key = std::fs::read_to_string(dir.with_extension("key")).unwrap();
-    let c = rusqlite::Connection::open(dir.join("polku-server.db")).unwrap();
-    c.execute_batch(&format!(
-        "PRAGMA key = \"x'{}'\"; PRAGMA busy_timeout = 10000;",
-        key.trim()
-    ))
-    .unwrap();
+    let c = server.db();
     c.execute(
         "INSERT OR IGNORE INTO stream (id, last_seq) VALUES (?1, 0)",
         [stream],

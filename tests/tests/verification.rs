@@ -46,18 +46,19 @@ fn numbers(s: &VerificationState) -> [u16; 3] {
     }
 }
 
-#[test]
-fn a_citizen_and_her_nurse_compare_numbers_and_verify_each_others_device() {
+/// A citizen and her nurse, each device knowing the other's keys, and the two devices' ids.
+fn team() -> (CareTeam, String, String) {
     let team = CareTeam::new(Role::Professional);
-    for d in [
-        &team.phone,
-        &team.worker_device,
-        &team.phone,
-        &team.worker_device,
-    ] {
+    for d in [&team.phone, &team.worker_device, &team.phone] {
         d.sync().unwrap();
     }
-    let (phone_id, nurse_id) = (device_id(&team.phone), device_id(&team.worker_device));
+    let (phone, nurse) = (device_id(&team.phone), device_id(&team.worker_device));
+    (team, phone, nurse)
+}
+
+#[test]
+fn a_citizen_and_her_nurse_compare_numbers_and_verify_each_others_device() {
+    let (team, phone_id, nurse_id) = team();
     assert_eq!(state_of(&team.phone, &nurse_id), "trusted");
     // Unknown devices and this device itself cannot be verified.
     let m = team.phone.polku.messaging();
@@ -109,16 +110,7 @@ fn a_citizen_and_her_nurse_compare_numbers_and_verify_each_others_device() {
 
 #[test]
 fn both_pressing_verify_at_once_goes_on_with_one_and_a_no_ends_it_on_both() {
-    let team = CareTeam::new(Role::Professional);
-    for d in [
-        &team.phone,
-        &team.worker_device,
-        &team.phone,
-        &team.worker_device,
-    ] {
-        d.sync().unwrap();
-    }
-    let (phone_id, nurse_id) = (device_id(&team.phone), device_id(&team.worker_device));
+    let (team, phone_id, nurse_id) = team();
     let (m, nm) = (
         team.phone.polku.messaging(),
         team.worker_device.polku.messaging(),

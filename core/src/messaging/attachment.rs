@@ -43,17 +43,23 @@ pub(crate) struct AttachmentRef {
 }
 
 impl AttachmentRef {
-    /// Whether a received reference is well formed (what the receiver checks before keeping it).
-    pub fn check(&self) -> std::result::Result<(), &'static str> {
+    /// The key and nonce, or why they are not a 32-byte key and a 12-byte nonce.
+    fn secret(&self) -> std::result::Result<([u8; 32], [u8; 12]), &'static str> {
         let key = B64
             .decode(&self.key)
             .map_err(|_| "attachment key not base64")?;
         let nonce = B64
             .decode(&self.nonce)
             .map_err(|_| "attachment nonce not base64")?;
-        if key.len() != 32 || nonce.len() != 12 {
-            return Err("attachment key or nonce of the wrong length");
+        match (key.try_into(), nonce.try_into()) {
+            (Ok(k), Ok(n)) => Ok((k, n)),
+            _ => Err("attachment key or nonce of the wrong length"),
         }
+    }
+
+    /// Whether a received reference is well formed (what the receiver checks before keeping it).
+    pub fn check(&self) -> std::result::Result<(), &'static str> {
+        self.secret()?;
         if uuid::Uuid::parse_str(&self.id).is_err() {
             return Err("attachment id not a UUID");
         }
@@ -146,12 +152,7 @@ pub(crate) fn seal_with(key: &[u8], nonce: &[u8], data: &[u8]) -> Result<Vec<u8>
 
 /// The blob of `data` under the key and nonce of `r` (what the sender uploads).
 pub(crate) fn seal(r: &AttachmentRef, data: &[u8]) -> Result<Vec<u8>> {
-    let key = B64
-        .decode(&r.key)
-        .map_err(|_| Error::Storage("attachment key".into()))?;
-    let nonce = B64
-        .decode(&r.nonce)
-        .map_err(|_| Error::Storage("attachment nonce".into()))?;
+    let (key, nonce) = r.secret().map_err(|e| Error::Storage(e.into()))?;
     seal_with(&key, &nonce, data)
 }
 
@@ -171,13 +172,8 @@ pub(crate) fn open(
     if sha256_hex(&blob) != r.sha256 {
         return Err("the downloaded attachment does not match its SHA-256");
     }
-    let key = B64
-        .decode(&r.key)
-        .map_err(|_| "attachment key not base64")?;
-    let nonce = B64
-        .decode(&r.nonce)
-        .map_err(|_| "attachment nonce not base64")?;
-    let nonce = Nonce::try_assume_unique_for_key(&nonce).map_err(|_| "attachment nonce length")?;
+    let (key, nonce) = r.secret()?;
+    let nonce = Nonce::assume_unique_for_key(nonce);
     let k = sealing_key(&key).map_err(|_| "attachment key length")?;
     let plain = k
         .open_in_place(nonce, Aad::empty(), &mut blob)
@@ -227,12 +223,7 @@ pub(crate) fn save(
     data: Option<&[u8]>,
     now: i64,
 ) -> Result<()> {
-    let key = B64
-        .decode(&r.key)
-        .map_err(|_| Error::Storage("attachment key".into()))?;
-    let nonce = B64
-        .decode(&r.nonce)
-        .map_err(|_| Error::Storage("attachment nonce".into()))?;
+    let (key, nonce) = r.secret().map_err(|e| Error::Storage(e.into()))?;
     tx.prepare_cached(
         "INSERT INTO attachment (id, message_id, name, mime, size, sha256, key, nonce, data, fetched_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -252,16 +243,13 @@ pub(crate) fn save(
     Ok(())
 }
 
-/// The reference of message `message_id`'s attachment, as its Olm message carries it.
-pub(crate) fn of_message(
-    c: &rusqlite::Connection,
-    message_id: &str,
-) -> Result<Option<AttachmentRef>> {
+/// Message `message_id`'s attachment as its Olm message carries it, and whether the file is here.
+fn load(c: &rusqlite::Connection, message_id: &str) -> Result<Option<(AttachmentRef, bool)>> {
     Ok(c.prepare_cached(
-        "SELECT id, name, mime, size, sha256, key, nonce FROM attachment WHERE message_id = ?1",
+        "SELECT id, name, mime, size, sha256, key, nonce, data IS NOT NULL FROM attachment WHERE message_id = ?1",
     )?
     .query_row([message_id], |r| {
-        Ok(AttachmentRef {
+        let a = AttachmentRef {
             id: r.get(0)?,
             name: r.get(1)?,
             mime: r.get(2)?,
@@ -269,26 +257,29 @@ pub(crate) fn of_message(
             sha256: r.get(4)?,
             key: B64.encode(r.get::<_, Vec<u8>>(5)?),
             nonce: B64.encode(r.get::<_, Vec<u8>>(6)?),
-        })
+        };
+        Ok((a, r.get(7)?))
     })
     .optional()?)
 }
 
+/// The reference of message `message_id`'s attachment, as its Olm message carries it.
+pub(crate) fn of_message(
+    c: &rusqlite::Connection,
+    message_id: &str,
+) -> Result<Option<AttachmentRef>> {
+    Ok(load(c, message_id)?.map(|(a, _)| a))
+}
+
 /// What a message list shows of message `message_id`'s attachment.
 pub(crate) fn shown(c: &rusqlite::Connection, message_id: &str) -> Result<Option<Attachment>> {
-    Ok(c.prepare_cached(
-        "SELECT id, name, mime, size, data IS NOT NULL FROM attachment WHERE message_id = ?1",
-    )?
-    .query_row([message_id], |r| {
-        Ok(Attachment {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            mime: r.get(2)?,
-            size: r.get::<_, i64>(3)? as u64,
-            on_device: r.get(4)?,
-        })
-    })
-    .optional()?)
+    Ok(load(c, message_id)?.map(|(a, on_device)| Attachment {
+        id: a.id,
+        name: a.name,
+        mime: a.mime,
+        size: a.size,
+        on_device,
+    }))
 }
 
 #[cfg(test)]

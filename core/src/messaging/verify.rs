@@ -104,31 +104,26 @@ impl Machine {
         }
     }
 
-    /// This device asks `them` to verify (`ours`/`theirs`: the Ed25519 keys to confirm).
-    pub fn start(
+    /// A new machine and its first step: this device asks `them` to verify (`started`), or
+    /// answers `them`'s start with the commitment to its key. `ours`/`theirs`: the Ed25519 keys
+    /// to confirm.
+    pub fn begin(
         txn: &str,
         me: &str,
         them: &str,
+        started: bool,
         ours: &str,
         theirs: &str,
     ) -> (Machine, Vec<Step>) {
-        (
-            Machine::new(txn, me, them, true, ours, theirs),
-            vec![Step::Start],
-        )
-    }
-
-    /// This device answers `them`'s start.
-    pub fn accept(
-        txn: &str,
-        me: &str,
-        them: &str,
-        ours: &str,
-        theirs: &str,
-    ) -> (Machine, Vec<Step>) {
-        let m = Machine::new(txn, me, them, false, ours, theirs);
-        let c = commitment(&m.our_key, txn);
-        (m, vec![Step::Accept { commitment: c }])
+        let m = Machine::new(txn, me, them, started, ours, theirs);
+        let first = if started {
+            Step::Start
+        } else {
+            Step::Accept {
+                commitment: commitment(&m.our_key, txn),
+            }
+        };
+        (m, vec![first])
     }
 
     pub fn state(&self) -> &VerificationState {
@@ -333,7 +328,8 @@ impl Verification {
                         self.machine.our_ed25519.clone(),
                         self.machine.their_ed25519.clone(),
                     );
-                    let (machine, out) = Machine::accept(&txn, &me, &self.device, &ours, &theirs);
+                    let (machine, out) =
+                        Machine::begin(&txn, &me, &self.device, false, &ours, &theirs);
                     self.machine = machine;
                     self.send(m, out)?;
                 }
@@ -486,7 +482,7 @@ impl Messaging<'_> {
     pub fn verify(&self, device_id: &str) -> Result<Verification> {
         let (me, ours, theirs, conversation) = self.verification_parties(device_id)?;
         let txn = uuid::Uuid::new_v4().to_string();
-        let (machine, out) = Machine::start(&txn, &me, device_id, &ours, &theirs);
+        let (machine, out) = Machine::begin(&txn, &me, device_id, true, &ours, &theirs);
         let cursor = self.verification_cursor()?;
         let v = Verification {
             machine,
@@ -530,7 +526,7 @@ impl Messaging<'_> {
                 id: txn.to_owned(),
             })?;
         let (me, ours, theirs, conversation) = self.verification_parties(&request.device_id)?;
-        let (machine, out) = Machine::accept(txn, &me, &request.device_id, &ours, &theirs);
+        let (machine, out) = Machine::begin(txn, &me, &request.device_id, false, &ours, &theirs);
         let cursor = self.verification_cursor()?;
         let v = Verification {
             machine,
@@ -588,12 +584,12 @@ mod tests {
 
     #[test]
     fn two_honest_devices_show_the_same_numbers_and_verify_each_other() {
-        let (mut a, out) = Machine::start("t1", A, B, A_ED, B_ED);
+        let (mut a, out) = Machine::begin("t1", A, B, true, A_ED, B_ED);
         let mut to_a = Vec::new();
         let mut b = None;
         for s in out {
             assert_eq!(s, Step::Start);
-            let (m, o) = Machine::accept("t1", B, A, B_ED, A_ED);
+            let (m, o) = Machine::begin("t1", B, A, false, B_ED, A_ED);
             b = Some(m);
             to_a = o;
         }
@@ -615,11 +611,11 @@ mod tests {
     #[test]
     fn an_interceptor_shows_different_numbers_and_its_macs_fail() {
         const M_ED: &str = "mallory-ed25519-key";
-        let (mut a, _) = Machine::start("t1", A, B, A_ED, B_ED);
+        let (mut a, _) = Machine::begin("t1", A, B, true, A_ED, B_ED);
         // Mallory plays B towards A and A towards B (the device ids stay, the keys are hers).
-        let (mut m_as_b, to_a) = Machine::accept("t1", B, A, M_ED, A_ED);
-        let (mut m_as_a, _) = Machine::start("t1", A, B, M_ED, B_ED);
-        let (mut b, to_m) = Machine::accept("t1", B, A, B_ED, A_ED);
+        let (mut m_as_b, to_a) = Machine::begin("t1", B, A, false, M_ED, A_ED);
+        let (mut m_as_a, _) = Machine::begin("t1", A, B, true, M_ED, B_ED);
+        let (mut b, to_m) = Machine::begin("t1", B, A, false, B_ED, A_ED);
         exchange(&mut a, &mut m_as_b, Vec::new(), to_a);
         exchange(&mut m_as_a, &mut b, Vec::new(), to_m);
         assert_ne!(
@@ -644,8 +640,8 @@ mod tests {
 
     #[test]
     fn a_key_that_breaks_its_commitment_or_a_step_out_of_order_ends_it() {
-        let (mut a, _) = Machine::start("t1", A, B, A_ED, B_ED);
-        let (b, _) = Machine::accept("t1", B, A, B_ED, A_ED);
+        let (mut a, _) = Machine::begin("t1", A, B, true, A_ED, B_ED);
+        let (b, _) = Machine::begin("t1", B, A, false, B_ED, A_ED);
         assert_eq!(
             a.on(Step::Accept {
                 commitment: commitment(&b.our_key, "t1")
@@ -665,12 +661,12 @@ mod tests {
             })
             .is_empty());
 
-        let (mut b, _) = Machine::accept("t2", B, A, B_ED, A_ED);
+        let (mut b, _) = Machine::begin("t2", B, A, false, B_ED, A_ED);
         let out = b.on(Step::Mac { mac: "AAAA".into() });
         assert!(matches!(&out[..], [Step::Cancel { .. }]), "{out:?}");
-        let (mut c, _) = Machine::start("t3", A, B, A_ED, B_ED);
+        let (mut c, _) = Machine::begin("t3", A, B, true, A_ED, B_ED);
         assert!(c.confirm(true).is_err(), "no numbers yet");
-        let (mut d, _) = Machine::accept("t4", B, A, B_ED, A_ED);
+        let (mut d, _) = Machine::begin("t4", B, A, false, B_ED, A_ED);
         assert!(d
             .on(Step::Cancel {
                 reason: "no".into()
@@ -683,8 +679,8 @@ mod tests {
 
     #[test]
     fn numbers_that_do_not_match_cancel_on_both_sides() {
-        let (mut a, _) = Machine::start("t1", A, B, A_ED, B_ED);
-        let (mut b, to_a) = Machine::accept("t1", B, A, B_ED, A_ED);
+        let (mut a, _) = Machine::begin("t1", A, B, true, A_ED, B_ED);
+        let (mut b, to_a) = Machine::begin("t1", B, A, false, B_ED, A_ED);
         exchange(&mut a, &mut b, Vec::new(), to_a);
         let to_a = b.confirm(false).unwrap();
         exchange(&mut a, &mut b, Vec::new(), to_a);
