@@ -352,7 +352,12 @@ impl MessageRelay {
                 .collect::<std::result::Result<Vec<_>, _>>()?
                 .into_iter()
                 .filter_map(|(id, conv, device, step)| {
-                    serde_json::from_str(&step).ok().map(|c| (id, conv, device, c))
+                    let q: super::verify::Queued = serde_json::from_str(&step).ok()?;
+                    let c = Content::Verification {
+                        txn: q.txn,
+                        step: q.step,
+                    };
+                    Some((id, conv, device, c))
                 })
                 .collect();
             Ok(Owed {

@@ -14,7 +14,6 @@ use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use vodozemac::sas::{EstablishedSas, Mac, Sas};
 
-use super::envelope::Content;
 use super::{session, Messaging};
 use crate::error::{Error, Result};
 
@@ -27,6 +26,13 @@ pub(crate) enum Step {
     Key { key: String },
     Mac { mac: String },
     Cancel { reason: String },
+}
+
+/// A step waiting in `verification_out` for the next sync (which puts it in an envelope).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Queued {
+    pub txn: String,
+    pub step: Step,
 }
 
 /// Longest transaction id a device accepts.
@@ -409,7 +415,7 @@ fn queue(
     }
     m.cx.store.write(|tx| {
         for step in steps {
-            let content = Content::Verification {
+            let content = Queued {
                 txn: txn.to_owned(),
                 step,
             };
