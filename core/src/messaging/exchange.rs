@@ -297,22 +297,24 @@ impl MessageRelay {
     /// receipts.
     fn owed(cx: &Context, me: Me<'_>) -> Result<Owed> {
         cx.store.read(|c| {
+            // One row shape for both: `to` is the device a held copy waits for.
+            let outbound = |r: &rusqlite::Row<'_>| {
+                Ok(Outbound {
+                    id: r.get(0)?,
+                    conversation: r.get(1)?,
+                    seq: r.get(2)?,
+                    sent_ms: r.get(3)?,
+                    body: r.get(4)?,
+                    attachment: None,
+                    to: r.get(5)?,
+                })
+            };
             let mut stmt = c.prepare_cached(
-                "SELECT id, conversation, seq, sent_ms, body FROM message
+                "SELECT id, conversation, seq, sent_ms, body, NULL FROM message
                  WHERE state = 'queued' AND sender_device = ?1 ORDER BY seq",
             )?;
             let queued = stmt
-                .query_map([me.device], |r| {
-                    Ok(Outbound {
-                        id: r.get(0)?,
-                        conversation: r.get(1)?,
-                        seq: r.get(2)?,
-                        sent_ms: r.get(3)?,
-                        body: r.get(4)?,
-                        attachment: None,
-                        to: None,
-                    })
-                })?
+                .query_map([me.device], outbound)?
                 .collect::<std::result::Result<Vec<_>, _>>()?;
             let mut stmt = c.prepare_cached(
                 // Every held copy: the device list is read again on each sync while one waits,
@@ -321,17 +323,7 @@ impl MessageRelay {
                  FROM message_held h JOIN message m ON m.id = h.message_id ORDER BY m.seq",
             )?;
             let released = stmt
-                .query_map([], |r| {
-                    Ok(Outbound {
-                        id: r.get(0)?,
-                        conversation: r.get(1)?,
-                        seq: r.get(2)?,
-                        sent_ms: r.get(3)?,
-                        body: r.get(4)?,
-                        attachment: None,
-                        to: Some(r.get(5)?),
-                    })
-                })?
+                .query_map([], outbound)?
                 .collect::<std::result::Result<Vec<_>, _>>()?;
             let (mut queued, mut released) = (queued, released);
             for m in queued.iter_mut().chain(released.iter_mut()) {
