@@ -98,6 +98,101 @@ pub enum Command {
     /// `polku sync`.
     #[command(subcommand)]
     Messages(MessagesCmd),
+    /// Home-care and outreach visits: a worker's day, arriving, tasks, notes, measurements,
+    /// leaving, handovers. Works offline; `polku sync` shares them.
+    #[command(subcommand)]
+    Visits(VisitsCmd),
+    /// A client's service plan: the visits they get and the tasks of each.
+    #[command(subcommand)]
+    Serviceplan(ServiceplanCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VisitsCmd {
+    /// Today's visits of every client on this device (or --date's): urgent and overdue first.
+    Today {
+        #[arg(long)]
+        date: Option<String>,
+    },
+    /// The visits of the coming days, from the plans on this device.
+    Plan {
+        #[arg(long, default_value_t = 3)]
+        days: u32,
+        #[arg(long)]
+        from: Option<String>,
+    },
+    /// One visit: its tasks, notes, arrivals, conflicts.
+    Show { visit: String },
+    /// At the client's door now.
+    Arrive { visit: String },
+    /// How a task went: done, not-done or done-differently (the last two with --note).
+    Task {
+        visit: String,
+        task: String,
+        #[arg(value_parser = ["done", "not-done", "done-differently"])]
+        outcome: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// A note of the visit.
+    Note { visit: String, text: String },
+    /// An urgent concern: the client goes to the top of the care team's caseload.
+    Concern { visit: String, text: String },
+    /// A measurement at the visit, into the client's own diary (as `polku diary add`).
+    Measure {
+        visit: String,
+        #[command(subcommand)]
+        entry: AddKind,
+    },
+    /// Leaving: the visit is finished.
+    Finish { visit: String },
+    /// The visit did not happen.
+    NotDone {
+        visit: String,
+        /// not_at_home, in_hospital, refused, cancelled or other
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Hand the visit over to a colleague, with a note for them.
+    Handover {
+        visit: String,
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        note: String,
+    },
+    /// Settle a conflict (two outcomes recorded offline): keep one event's outcome.
+    Resolve {
+        visit: String,
+        /// `visit`, or `task:<code>`
+        #[arg(long)]
+        about: String,
+        #[arg(long)]
+        keep: String,
+        #[arg(long)]
+        note: String,
+    },
+    /// The county's task categories.
+    Tasks,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ServiceplanCmd {
+    /// The plan in effect (or on --date) and its earlier versions.
+    Show {
+        client: String,
+        #[arg(long)]
+        date: Option<String>,
+    },
+    /// A new version of the client's plan from a JSON file, in effect from --from (today).
+    Set {
+        client: String,
+        file: std::path::PathBuf,
+        #[arg(long)]
+        from: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -9,6 +9,7 @@ mod messages;
 mod output;
 mod pathway;
 mod safety;
+mod visits;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -252,6 +253,8 @@ fn run(cli: &Cli) -> Result<(), Error> {
         }
         Command::Flags(cmd) => safety::run(&open(cli, tz)?, cmd, cli.json, audience(cli)),
         Command::Messages(cmd) => messages::run(&open(cli, tz)?, cmd, cli.json, tz),
+        Command::Visits(cmd) => visits::run(&open_profile(cli, tz)?, cmd, cli.json, tz),
+        Command::Serviceplan(cmd) => visits::plan(&open_profile(cli, tz)?, cmd, cli.json, tz),
         Command::Import(ImportCmd::Cgm { file, format }) => {
             let p = open(cli, tz)?;
             let format = format.map(|f| match f {

@@ -43,6 +43,9 @@ pub struct OpenOptions {
     /// A folder holding the county's `safety.json` (the numbers the person's safety guidance
     /// gives, docs/safety.md); the national defaults without one.
     pub safety_dir: Option<std::path::PathBuf>,
+    /// A folder holding the county's `visit-tasks.json` (task categories of visits,
+    /// docs/visits.md); the built-in list without one.
+    pub visits_dir: Option<std::path::PathBuf>,
     /// Record kinds synced besides the built-in ones (`builtin_kinds`): how a new kind is
     /// registered before it is built in (docs/architecture.md, "Adding a record kind").
     pub record_kinds: Vec<&'static dyn RecordKind>,
@@ -57,6 +60,7 @@ impl OpenOptions {
             pathway_dir: sub("pathways"),
             questionnaire_dir: sub("questionnaires"),
             safety_dir: Some(dir.to_owned()),
+            visits_dir: Some(dir.to_owned()),
             ..self
         }
     }
@@ -70,6 +74,7 @@ impl Default for OpenOptions {
             pathway_dir: None,
             questionnaire_dir: None,
             safety_dir: None,
+            visits_dir: None,
             record_kinds: Vec::new(),
         }
     }
@@ -85,6 +90,8 @@ pub struct Polku {
     safety_numbers: Arc<Numbers>,
     /// The record kinds this device syncs.
     kinds: Arc<Registry>,
+    /// The county's task categories of visits.
+    visit_tasks: Arc<crate::visits::TaskCategories>,
 }
 
 impl std::fmt::Debug for Polku {
@@ -122,6 +129,8 @@ impl Polku {
         };
         let wordings = crate::questionnaire::Wordings::from_dir(opts.questionnaire_dir.as_deref())?;
         let safety_numbers = crate::safety::Numbers::from_content_dir(opts.safety_dir.as_deref())?;
+        let visit_tasks =
+            crate::visits::TaskCategories::from_content_dir(opts.visits_dir.as_deref())?;
         // Identities are created with the profile and never change: sync (issue 3) keys on them.
         let subject = store.profile_get_or_init("subject_id", || Uuid::new_v4().to_string())?;
         let device_id = store.profile_get_or_init("device_id", || Uuid::new_v4().to_string())?;
@@ -153,6 +162,7 @@ impl Polku {
                     .into_iter()
                     .fold(builtin_kinds(), Registry::with),
             ),
+            visit_tasks: Arc::new(visit_tasks),
         })
     }
 
@@ -179,6 +189,7 @@ impl Polku {
             wordings: self.wordings.clone(),
             safety_numbers: self.safety_numbers.clone(),
             kinds: self.kinds.clone(),
+            visit_tasks: self.visit_tasks.clone(),
         }
     }
 
@@ -192,6 +203,37 @@ impl Polku {
             .map(|c| (c.id, c.unread))
             .collect();
         crate::pathway::caseload(&self.cx, &self.registry, &inbox)
+    }
+
+    /// This subject's service plan and visits (a home-care or outreach worker's device).
+    pub fn visits(&self) -> crate::visits::Visits<'_> {
+        crate::visits::Visits {
+            cx: &self.cx,
+            categories: &self.visit_tasks,
+        }
+    }
+
+    /// The county's task categories of visits.
+    pub fn visit_tasks(&self) -> &crate::visits::TaskCategories {
+        &self.visit_tasks
+    }
+
+    /// A worker's day: the visits of every client on this device on `date`, urgent concerns and
+    /// overdue visits first, done ones last.
+    pub fn worker_day(&self, date: chrono::NaiveDate) -> Result<Vec<crate::visits::Visit>> {
+        crate::visits::worker_day(&self.cx, &self.visit_tasks, date)
+    }
+
+    /// The view of the client whose visit `visit_id` is (a visit id names its client).
+    pub fn for_visit(&self, visit_id: &str) -> Result<Polku> {
+        let today = self.cx.clock.now().with_timezone(&self.cx.tz).date_naive();
+        match crate::visits::locate(&self.cx, visit_id, today)? {
+            Some((subject, no)) => Ok(self.view_of(subject, no)),
+            None => Err(crate::error::Error::NotFound {
+                what: "visit",
+                id: visit_id.to_owned(),
+            }),
+        }
     }
 
     /// Every subject whose record is on this device.
@@ -311,6 +353,8 @@ pub fn builtin_kinds() -> Registry {
         &crate::questionnaire::RESPONSES,
         &crate::details::DETAIL_EDITS,
         &crate::safety::ACKS,
+        &crate::visits::VISIT_PLANS,
+        &crate::visits::VISIT_EVENTS,
     ])
 }
 

@@ -20,6 +20,7 @@ pub mod safety;
 pub mod store;
 pub mod sync;
 pub mod time;
+pub mod visits;
 
 pub use client::{OpenOptions, Polku, DEFAULT_TZ};
 pub use error::{Error, ImportProblem, Result};

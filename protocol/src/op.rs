@@ -211,6 +211,58 @@ pub static SAFETY_ACK: KindSpec = KindSpec {
     check: None,
 };
 
+/// A version of a client's service plan (issue 11): it applies from `effective_from` on, until a
+/// later version's date. Only the care team writes plans.
+pub static VISIT_PLAN: KindSpec = KindSpec {
+    name: "visits.plan",
+    schema_version: 1,
+    id_field: "id",
+    fields: &[
+        req("id", Ty::Id),
+        req("effective_from", Ty::Text(10)),
+        req("plan", Ty::Text(16 * 1024)),
+        AUTHOR,
+        req("created_ms", Ty::Time),
+        req("hlc", Ty::Hlc),
+    ],
+    care_team_only: true,
+    belongs_to: None,
+    check: Some(visit_plan),
+};
+
+/// Something a worker recorded about one visit: arrival, leaving, a task's outcome, a note, a
+/// handover (docs/visits.md). Immutable; a visit's state is derived from its events on every
+/// device alike, and two workers' concurrent outcomes are both kept as a conflict for review.
+pub static VISIT_EVENT: KindSpec = KindSpec {
+    name: "visits.event",
+    schema_version: 1,
+    id_field: "id",
+    fields: &[
+        req("id", Ty::Id),
+        req("visit_id", Ty::Id),
+        req("date", Ty::Text(10)),
+        req("slot", CODE),
+        req("kind", CODE),
+        opt("task", CODE),
+        opt("outcome", CODE),
+        opt("reason", Ty::Text(validate::REASON_MAX_CHARS)),
+        opt("note", Ty::Text(validate::NOTE_MAX_CHARS)),
+        opt("to_user", Ty::Text(100)),
+        opt("entry_id", Ty::Id),
+        opt("resolves", Ty::Id),
+        // The ids of the outcomes of the same visit or task its writer saw (comma-separated):
+        // an outcome no later one names is current; two such are a conflict.
+        opt("base", Ty::Text(2000)),
+        req("at_ms", Ty::Time),
+        req("utc_offset_s", Ty::Offset),
+        AUTHOR,
+        req("hlc", Ty::Hlc),
+    ],
+    care_team_only: true,
+    belongs_to: None,
+    check: Some(visit_event),
+};
+
 /// Every kind this build knows.
 pub static KNOWN: &[&KindSpec] = &[
     &ENTRY_VERSION,
@@ -219,6 +271,8 @@ pub static KNOWN: &[&KindSpec] = &[
     &PATHWAY_EVENT,
     &DETAIL_EDIT,
     &SAFETY_ACK,
+    &VISIT_PLAN,
+    &VISIT_EVENT,
 ];
 
 pub fn known(name: &str) -> Option<&'static KindSpec> {
@@ -425,6 +479,57 @@ fn check_field(f: &Field, v: Option<&Value>, now_ms: i64) -> Result<(), FieldErr
 
 /// A diary entry's data parses as an entry of a known kind, and its values are within the
 /// same plausibility limits a person typing them meets (`validate::data`).
+fn visit_plan(obj: &Map<String, Value>) -> Result<(), FieldError> {
+    let text = |f: &str| obj.get(f).and_then(Value::as_str).unwrap_or("");
+    crate::visit::date("effective_from", text("effective_from"))?;
+    crate::visit::ServicePlan::parse(text("plan")).map(|_| ())
+}
+
+fn visit_event(obj: &Map<String, Value>) -> Result<(), FieldError> {
+    use crate::visit::*;
+    let text = |f: &str| obj.get(f).and_then(Value::as_str);
+    crate::visit::date("date", text("date").unwrap_or(""))?;
+    let kind = text("kind").unwrap_or("");
+    if !EVENT_KINDS.contains(&kind) {
+        return Err(FieldError::new("kind", kind, EVENT_KINDS.join(", ")));
+    }
+    if let Some(o) = text("outcome") {
+        if !OUTCOMES.contains(&o) {
+            return Err(FieldError::new("outcome", o, OUTCOMES.join(", ")));
+        }
+    }
+    let needs = |field: &str| -> Result<(), FieldError> {
+        match text(field) {
+            Some(v) if !v.trim().is_empty() => Ok(()),
+            _ => Err(FieldError::new(
+                field,
+                "(missing)",
+                format!("required for a {kind} event"),
+            )),
+        }
+    };
+    match kind {
+        "task" => {
+            needs("task")?;
+            needs("outcome")
+        }
+        "not_done" => {
+            needs("reason")?;
+            let r = text("reason").unwrap_or("");
+            if NOT_DONE_REASONS.contains(&r) {
+                Ok(())
+            } else {
+                Err(FieldError::new("reason", r, NOT_DONE_REASONS.join(", ")))
+            }
+        }
+        "note" | "concern" => needs("note"),
+        "handover" | "assigned" => needs("to_user"),
+        "measured" => needs("entry_id"),
+        "resolved" => needs("resolves"),
+        _ => Ok(()),
+    }
+}
+
 fn entry_data(obj: &Map<String, Value>) -> Result<(), FieldError> {
     entry_version_data(obj).map(|_| ())
 }

@@ -415,6 +415,45 @@ CREATE TABLE verification_in (
 CREATE INDEX verification_in_by_txn ON verification_in (txn, id);
 "#;
 
+/// Profile schema v13: home-care and outreach visits (issue 11, docs/visits.md).
+/// - `visit_plan`: versions of a client's service plan, each from its date on (synced).
+/// - `visit_event`: what workers recorded of a visit (synced, immutable); visits themselves are
+///   generated from the plan on every device alike, so they are not stored.
+const V13: &str = r#"
+CREATE TABLE visit_plan (
+    id             TEXT PRIMARY KEY NOT NULL,
+    subject_no     INTEGER NOT NULL,
+    effective_from TEXT NOT NULL,
+    plan           TEXT NOT NULL,
+    author         TEXT NOT NULL,
+    created_ms     INTEGER NOT NULL,
+    hlc            TEXT NOT NULL
+);
+CREATE INDEX visit_plan_by_subject ON visit_plan (subject_no, effective_from, hlc);
+CREATE TABLE visit_event (
+    id           TEXT PRIMARY KEY NOT NULL,
+    subject_no   INTEGER NOT NULL,
+    visit_id     TEXT NOT NULL,
+    date         TEXT NOT NULL,
+    slot         TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    task         TEXT,
+    outcome      TEXT,
+    reason       TEXT,
+    note         TEXT,
+    to_user      TEXT,
+    entry_id     TEXT,
+    resolves     TEXT,
+    base         TEXT,
+    at_ms        INTEGER NOT NULL,
+    utc_offset_s INTEGER NOT NULL,
+    author       TEXT NOT NULL,
+    hlc          TEXT NOT NULL
+);
+CREATE INDEX visit_event_by_visit ON visit_event (visit_id, hlc);
+CREATE INDEX visit_event_by_day ON visit_event (subject_no, date);
+"#;
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
@@ -429,11 +468,12 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V10),
         M::up(V11),
         M::up(V12),
+        M::up(V13),
     ])
 }
 
 /// The schema version this build writes.
-pub const LATEST: i64 = 12;
+pub const LATEST: i64 = 13;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,964 @@
+//! Home-care and outreach visits that work for days without a connection (issue 11,
+//! docs/visits.md).
+//!
+//! A client's **service plan** (`visits.plan`, versioned from a date on) says which visits they
+//! get and the tasks of each. **Visits are generated** from it on every device alike: a visit's id
+//! is derived from the client, the date and the plan's slot (`polku_protocol::visit::visit_id`),
+//! so two workers who open the same day offline name the same visit and never create duplicates.
+//! What workers record of a visit is a stream of immutable **events** (`visits.event`): arrival,
+//! leaving, a task's outcome, notes, a handover. A visit's state is derived from them. An outcome
+//! names the outcomes its writer saw (`base`); two that do not know of each other (two workers
+//! offline) are both kept, as a conflict for a coordinator to review, never last-writer-wins.
+
+mod tasks;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{Datelike, NaiveDate, NaiveTime, Offset, TimeZone};
+use polku_protocol::op;
+use polku_protocol::visit::{self as pv};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use uuid::Uuid;
+
+pub use polku_protocol::visit::{date as parse_date, PlannedVisit, ServicePlan, NOT_DONE_REASONS};
+pub use tasks::{TaskCategories, TaskCategory};
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::store::kind::{RecordKind, Table};
+
+pub(crate) static VISIT_PLANS: Table = Table::new(
+    &op::VISIT_PLAN,
+    "visit_plan",
+    true,
+    "id, subject_no, hlc FROM visit_plan WHERE author = ?1 ORDER BY hlc",
+    "DELETE FROM visit_plan WHERE subject_no = ?1 AND id NOT IN (SELECT id FROM temp.keep)",
+);
+
+/// Visit events; concurrent outcomes of a visit or a task are open conflicts.
+pub(crate) struct VisitEvents(Table);
+
+pub(crate) static VISIT_EVENTS: VisitEvents = VisitEvents(Table::new(
+    &op::VISIT_EVENT,
+    "visit_event",
+    true,
+    "id, subject_no, hlc FROM visit_event WHERE author = ?1 ORDER BY hlc",
+    "DELETE FROM visit_event WHERE subject_no = ?1 AND id NOT IN (SELECT id FROM temp.keep)",
+));
+
+impl RecordKind for VisitEvents {
+    fn table(&self) -> &Table {
+        &self.0
+    }
+
+    fn open_conflicts(&self, c: &Connection) -> Result<u64> {
+        let mut n = 0;
+        let mut stmt = c.prepare_cached("SELECT DISTINCT visit_id FROM visit_event")?;
+        let ids: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<std::result::Result<_, _>>()?;
+        for id in ids {
+            let events = events_of(c, &id)?;
+            let d = derive(&events);
+            n += d.conflicts.len() as u64;
+        }
+        Ok(n)
+    }
+}
+
+/// A version of a client's service plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanVersion {
+    pub id: String,
+    pub effective_from: NaiveDate,
+    pub plan: ServicePlan,
+    pub author: String,
+    pub created_ms: i64,
+}
+
+/// One task of a visit and how it went.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskState {
+    pub code: String,
+    pub name: String,
+    /// `done`, `not_done` or `done_differently`; `None` while open (or in conflict).
+    pub outcome: Option<String>,
+    pub note: Option<String>,
+    pub by: Option<String>,
+}
+
+/// Two or more outcomes recorded without knowing of each other (two workers offline): all kept.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VisitConflict {
+    /// `visit` (finished or not done) or `task:<code>`.
+    pub about: String,
+    pub outcomes: Vec<Recorded>,
+}
+
+/// An event as a person reviewing it sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Recorded {
+    pub event_id: String,
+    pub kind: String,
+    pub outcome: Option<String>,
+    pub reason: Option<String>,
+    pub note: Option<String>,
+    pub author: String,
+    pub at_ms: i64,
+}
+
+/// A visit as a worker's day shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Visit {
+    pub id: String,
+    pub subject: String,
+    pub date: NaiveDate,
+    pub slot: String,
+    pub name: String,
+    pub from: NaiveTime,
+    pub to: NaiveTime,
+    /// `planned`, `arrived`, `finished`, `not_done`, or `conflict` (two outcomes, see `conflicts`).
+    pub state: String,
+    pub not_done_reason: Option<String>,
+    /// Arrivals as recorded (two workers' arrivals are both kept, even overlapping).
+    pub arrivals: Vec<Recorded>,
+    pub finished_ms: Option<i64>,
+    pub tasks: Vec<TaskState>,
+    pub tasks_left: u32,
+    pub notes: Vec<Recorded>,
+    /// An urgent concern a worker raised at this visit.
+    pub concerns: Vec<Recorded>,
+    /// The worker it was handed over or assigned to last, and the handover note.
+    pub assigned_to: Option<String>,
+    pub handover_note: Option<String>,
+    /// Diary entries measured at this visit (they are in the client's own diary).
+    pub measurements: Vec<String>,
+    pub conflicts: Vec<VisitConflict>,
+    /// Its window has passed and it is neither finished nor marked not done.
+    pub overdue: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Ev {
+    id: String,
+    kind: String,
+    task: Option<String>,
+    outcome: Option<String>,
+    reason: Option<String>,
+    note: Option<String>,
+    to_user: Option<String>,
+    entry_id: Option<String>,
+    resolves: Option<String>,
+    base: Vec<String>,
+    at_ms: i64,
+    author: String,
+}
+
+impl Ev {
+    fn recorded(&self) -> Recorded {
+        Recorded {
+            event_id: self.id.clone(),
+            kind: self.kind.clone(),
+            outcome: self.outcome.clone(),
+            reason: self.reason.clone(),
+            note: self.note.clone(),
+            author: self.author.clone(),
+            at_ms: self.at_ms,
+        }
+    }
+}
+
+fn events_of(c: &Connection, visit_id: &str) -> Result<Vec<Ev>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, kind, task, outcome, reason, note, to_user, entry_id, resolves, base, at_ms, author
+         FROM visit_event WHERE visit_id = ?1 ORDER BY hlc, id",
+    )?;
+    let rows = stmt.query_map([visit_id], |r| {
+        let base: Option<String> = r.get(9)?;
+        Ok(Ev {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            task: r.get(2)?,
+            outcome: r.get(3)?,
+            reason: r.get(4)?,
+            note: r.get(5)?,
+            to_user: r.get(6)?,
+            entry_id: r.get(7)?,
+            resolves: r.get(8)?,
+            base: base
+                .map(|b| {
+                    b.split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            at_ms: r.get(10)?,
+            author: r.get(11)?,
+        })
+    })?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+/// The target an outcome event is about: the visit's close, or one task.
+fn target(e: &Ev) -> Option<String> {
+    match e.kind.as_str() {
+        "finished" | "not_done" => Some("visit".into()),
+        "task" => e.task.as_ref().map(|t| format!("task:{t}")),
+        "resolved" => Some(match &e.task {
+            Some(t) => format!("task:{t}"),
+            None => "visit".into(),
+        }),
+        _ => None,
+    }
+}
+
+/// What the events of one visit say, on every device alike.
+struct Derived<'e> {
+    /// The current outcome per target (one head), resolved to the event it stands for.
+    current: BTreeMap<String, &'e Ev>,
+    /// Heads per target (ids), for the `base` of the next outcome.
+    heads: BTreeMap<String, Vec<String>>,
+    conflicts: Vec<VisitConflict>,
+}
+
+fn derive(events: &[Ev]) -> Derived<'_> {
+    let by_id: BTreeMap<&str, &Ev> = events.iter().map(|e| (e.id.as_str(), e)).collect();
+    let mut named: BTreeSet<&str> = BTreeSet::new();
+    for e in events {
+        for b in &e.base {
+            named.insert(b);
+        }
+    }
+    let mut heads: BTreeMap<String, Vec<&Ev>> = BTreeMap::new();
+    for e in events {
+        if let Some(t) = target(e) {
+            if !named.contains(e.id.as_str()) {
+                heads.entry(t).or_default().push(e);
+            }
+        }
+    }
+    let mut d = Derived {
+        current: BTreeMap::new(),
+        heads: BTreeMap::new(),
+        conflicts: Vec::new(),
+    };
+    for (t, hs) in heads {
+        d.heads
+            .insert(t.clone(), hs.iter().map(|e| e.id.clone()).collect());
+        if hs.len() == 1 {
+            let h = hs[0];
+            let shown = match (&h.kind[..], &h.resolves) {
+                ("resolved", Some(chosen)) => by_id.get(chosen.as_str()).copied().unwrap_or(h),
+                _ => h,
+            };
+            d.current.insert(t, shown);
+        } else {
+            d.conflicts.push(VisitConflict {
+                about: t,
+                outcomes: hs.iter().map(|e| e.recorded()).collect(),
+            });
+        }
+    }
+    d
+}
+
+/// The version of the plan in effect on `date`: the latest `effective_from` on or before it (of
+/// two written for the same date, the later by HLC).
+fn plan_on(plans: &[PlanVersion], date: NaiveDate) -> Option<&PlanVersion> {
+    plans.iter().rev().find(|p| p.effective_from <= date)
+}
+
+fn plans_of(c: &Connection, subject_no: i64) -> Result<Vec<PlanVersion>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, effective_from, plan, author, created_ms FROM visit_plan
+         WHERE subject_no = ?1 ORDER BY effective_from, hlc",
+    )?;
+    let rows = stmt.query_map([subject_no], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, i64>(4)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, from, plan, author, created_ms) = row?;
+        // Checked by the server and on apply; a plan that does not parse is skipped, not fatal.
+        let (Ok(effective_from), Ok(plan)) =
+            (pv::date("effective_from", &from), ServicePlan::parse(&plan))
+        else {
+            continue;
+        };
+        out.push(PlanVersion {
+            id,
+            effective_from,
+            plan,
+            author,
+            created_ms,
+        });
+    }
+    Ok(out)
+}
+
+/// Builds the visit of `slot` on `date` from its plan entry (if the plan still has it) and events.
+#[allow(clippy::too_many_arguments)]
+fn build(
+    c: &Connection,
+    cx: &Context,
+    categories: &TaskCategories,
+    subject: &str,
+    date: NaiveDate,
+    slot: &str,
+    planned: Option<&pv::PlannedVisit>,
+    now_ms: i64,
+) -> Result<Visit> {
+    let id = pv::visit_id(subject, date, slot).to_string();
+    let events = events_of(c, &id)?;
+    let d = derive(&events);
+    let (name, from, to, task_codes) = match planned {
+        Some(p) => {
+            let (f, t) = p.window();
+            (p.name.clone(), f, t, p.tasks.clone())
+        }
+        // The plan changed after work was recorded: the visit stays, from its events.
+        None => (slot.to_owned(), NaiveTime::MIN, NaiveTime::MIN, Vec::new()),
+    };
+    let mut codes = task_codes;
+    for e in &events {
+        if let Some(t) = e.task.as_ref().filter(|_| e.kind == "task") {
+            if !codes.contains(t) {
+                codes.push(t.clone());
+            }
+        }
+    }
+    let tasks: Vec<TaskState> = codes
+        .iter()
+        .map(|code| {
+            let cur = d.current.get(&format!("task:{code}"));
+            TaskState {
+                code: code.clone(),
+                name: categories
+                    .get(code)
+                    .map_or_else(|| code.clone(), |c| c.name.clone()),
+                outcome: cur.and_then(|e| e.outcome.clone()),
+                note: cur.and_then(|e| e.note.clone()),
+                by: cur.map(|e| e.author.clone()),
+            }
+        })
+        .collect();
+    let arrivals: Vec<Recorded> = events
+        .iter()
+        .filter(|e| e.kind == "arrived")
+        .map(Ev::recorded)
+        .collect();
+    let close = d.current.get("visit");
+    let state = if d.conflicts.iter().any(|k| k.about == "visit") {
+        "conflict"
+    } else {
+        match close.map(|e| e.kind.as_str()) {
+            Some("finished") => "finished",
+            Some("not_done") => "not_done",
+            _ if !arrivals.is_empty() => "arrived",
+            _ => "planned",
+        }
+    };
+    let last_assign = events
+        .iter()
+        .rev()
+        .find(|e| e.kind == "handover" || e.kind == "assigned");
+    let ends = cx
+        .tz
+        .from_local_datetime(&date.and_time(to))
+        .earliest()
+        .map(|t| t.timestamp_millis());
+    let open = matches!(state, "planned" | "arrived");
+    Ok(Visit {
+        id,
+        subject: subject.to_owned(),
+        date,
+        slot: slot.to_owned(),
+        name,
+        from,
+        to,
+        state: state.into(),
+        not_done_reason: close
+            .filter(|e| e.kind == "not_done")
+            .and_then(|e| e.reason.clone()),
+        finished_ms: close.filter(|e| e.kind == "finished").map(|e| e.at_ms),
+        tasks_left: tasks.iter().filter(|t| t.outcome.is_none()).count() as u32,
+        tasks,
+        arrivals,
+        notes: events
+            .iter()
+            .filter(|e| e.kind == "note")
+            .map(Ev::recorded)
+            .collect(),
+        concerns: events
+            .iter()
+            .filter(|e| e.kind == "concern")
+            .map(Ev::recorded)
+            .collect(),
+        assigned_to: last_assign.and_then(|e| e.to_user.clone()),
+        handover_note: last_assign
+            .filter(|e| e.kind == "handover")
+            .and_then(|e| e.note.clone()),
+        measurements: events.iter().filter_map(|e| e.entry_id.clone()).collect(),
+        conflicts: d.conflicts,
+        overdue: open && planned.is_some() && ends.is_some_and(|e| e < now_ms),
+    })
+}
+
+/// The visits of one subject on `date`: the plan's, in the order of their windows, and any the
+/// plan no longer has but which have recorded events.
+pub(crate) fn day(
+    c: &Connection,
+    cx: &Context,
+    categories: &TaskCategories,
+    plans: &[PlanVersion],
+    date: NaiveDate,
+    now_ms: i64,
+) -> Result<Vec<Visit>> {
+    let mut out = Vec::new();
+    let mut slots: Vec<&pv::PlannedVisit> = plan_on(plans, date)
+        .map(|p| {
+            p.plan
+                .visits
+                .iter()
+                .filter(|v| v.on(date.weekday()))
+                .collect()
+        })
+        .unwrap_or_default();
+    slots.sort_by_key(|v| v.window());
+    for v in &slots {
+        out.push(build(
+            c,
+            cx,
+            categories,
+            &cx.subject,
+            date,
+            &v.slot,
+            Some(v),
+            now_ms,
+        )?);
+    }
+    let mut stmt = c.prepare_cached(
+        "SELECT DISTINCT slot FROM visit_event WHERE subject_no = ?1 AND date = ?2 ORDER BY slot",
+    )?;
+    let recorded: Vec<String> = stmt
+        .query_map(params![cx.subject_no, date.to_string()], |r| r.get(0))?
+        .collect::<std::result::Result<_, _>>()?;
+    for slot in recorded {
+        if !slots.iter().any(|v| v.slot == slot) {
+            out.push(build(
+                c,
+                cx,
+                categories,
+                &cx.subject,
+                date,
+                &slot,
+                None,
+                now_ms,
+            )?);
+        }
+    }
+    Ok(out)
+}
+
+/// One subject's visits: plans, the visits they generate, and what workers record.
+pub struct Visits<'a> {
+    pub(crate) cx: &'a Context,
+    pub(crate) categories: &'a TaskCategories,
+}
+
+/// What a worker records of a visit, besides the kind.
+#[derive(Debug, Clone, Default)]
+pub struct Record {
+    pub task: Option<String>,
+    pub outcome: Option<String>,
+    pub reason: Option<String>,
+    pub note: Option<String>,
+    pub to_user: Option<String>,
+    pub entry_id: Option<String>,
+    pub resolves: Option<String>,
+}
+
+impl Visits<'_> {
+    /// Writes a new version of this client's service plan, in effect from `effective_from` on.
+    /// Every task must be one of the county's task categories.
+    pub fn set_plan(&self, plan_json: &str, effective_from: NaiveDate) -> Result<PlanVersion> {
+        let plan = ServicePlan::parse(plan_json)?;
+        for (i, v) in plan.visits.iter().enumerate() {
+            if let Some(t) = v.tasks.iter().find(|t| self.categories.get(t).is_none()) {
+                return Err(Error::validation(
+                    format!("plan.visits[{i}].tasks"),
+                    t,
+                    format!(
+                        "a task category of this county: {}",
+                        self.categories.codes()
+                    ),
+                ));
+            }
+        }
+        let id = Uuid::now_v7().to_string();
+        let now = self.cx.clock.now().timestamp_millis();
+        let text = serde_json::to_string(&plan)?;
+        self.cx.store.write(|tx| {
+            let hlc = self
+                .cx
+                .hlc
+                .tick(now.max(0) as u64)
+                .to_string();
+            tx.execute(
+                "INSERT INTO visit_plan (id, subject_no, effective_from, plan, author, created_ms, hlc)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![id, self.cx.subject_no, effective_from.to_string(), text, self.cx.author, now, hlc],
+            )?;
+            self.cx.queue(tx, op::VISIT_PLAN.name, &id)
+        })?;
+        Ok(PlanVersion {
+            id,
+            effective_from,
+            plan,
+            author: self.cx.author.clone(),
+            created_ms: now,
+        })
+    }
+
+    /// Every version of the plan, oldest first.
+    pub fn plans(&self) -> Result<Vec<PlanVersion>> {
+        self.cx.store.read(|c| plans_of(c, self.cx.subject_no))
+    }
+
+    /// The plan in effect on `date`.
+    pub fn plan(&self, date: NaiveDate) -> Result<Option<PlanVersion>> {
+        Ok(plan_on(&self.plans()?, date).cloned())
+    }
+
+    /// The visits of `days` days from `from` on, each day's in order.
+    pub fn schedule(&self, from: NaiveDate, days: u32) -> Result<Vec<Visit>> {
+        let now = self.cx.clock.now().timestamp_millis();
+        self.cx.store.read(|c| {
+            let plans = plans_of(c, self.cx.subject_no)?;
+            let mut out = Vec::new();
+            for d in from.iter_days().take(days as usize) {
+                out.extend(day(c, self.cx, self.categories, &plans, d, now)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Visit `id` of this client, if the plan has it (within a year of today) or work was
+    /// recorded on it.
+    pub fn visit(&self, id: &str) -> Result<Visit> {
+        let not_found = || Error::NotFound {
+            what: "visit",
+            id: id.to_owned(),
+        };
+        let now = self.cx.clock.now();
+        let today = now.with_timezone(&self.cx.tz).date_naive();
+        self.cx.store.read(|c| {
+            let plans = plans_of(c, self.cx.subject_no)?;
+            let recorded: Option<(String, String)> = c
+                .prepare_cached(
+                    "SELECT date, slot FROM visit_event WHERE visit_id = ?1 AND subject_no = ?2 LIMIT 1",
+                )?
+                .query_row(params![id, self.cx.subject_no], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let (date, slot) = match recorded {
+                Some((d, s)) => (pv::date("date", &d)?, s),
+                None => {
+                    let found = (-366..=366)
+                        .filter_map(|off| today.checked_add_signed(chrono::Duration::days(off)))
+                        .find_map(|d| {
+                            let p = plan_on(&plans, d)?;
+                            p.plan
+                                .visits
+                                .iter()
+                                .filter(|v| v.on(d.weekday()))
+                                .find(|v| pv::visit_id(&self.cx.subject, d, &v.slot).to_string() == id)
+                                .map(|v| (d, v.slot.clone()))
+                        });
+                    found.ok_or_else(not_found)?
+                }
+            };
+            let planned = plan_on(&plans, date)
+                .and_then(|p| p.plan.visits.iter().find(|v| v.slot == slot && v.on(date.weekday())));
+            build(
+                c,
+                self.cx,
+                self.categories,
+                &self.cx.subject,
+                date,
+                &slot,
+                planned,
+                now.timestamp_millis(),
+            )
+        })
+    }
+
+    fn record(&self, visit: &Visit, kind: &str, r: Record, base: Vec<String>) -> Result<Visit> {
+        let id = Uuid::now_v7().to_string();
+        let now = self.cx.clock.now();
+        let offset = now
+            .with_timezone(&self.cx.tz)
+            .offset()
+            .fix()
+            .local_minus_utc();
+        self.cx.store.write(|tx| {
+            let hlc = self
+                .cx
+                .hlc
+                .tick(now.timestamp_millis().max(0) as u64)
+                .to_string();
+            tx.execute(
+                "INSERT INTO visit_event (id, subject_no, visit_id, date, slot, kind, task, outcome, reason, note,
+                   to_user, entry_id, resolves, base, at_ms, utc_offset_s, author, hlc)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                params![
+                    id,
+                    self.cx.subject_no,
+                    visit.id,
+                    visit.date.to_string(),
+                    visit.slot,
+                    kind,
+                    r.task,
+                    r.outcome,
+                    r.reason,
+                    r.note,
+                    r.to_user,
+                    r.entry_id,
+                    r.resolves,
+                    (!base.is_empty()).then(|| base.join(",")),
+                    now.timestamp_millis(),
+                    offset,
+                    self.cx.author,
+                    hlc
+                ],
+            )?;
+            self.cx.queue(tx, op::VISIT_EVENT.name, &id)
+        })?;
+        self.visit(&visit.id)
+    }
+
+    fn closed(v: &Visit) -> Result<()> {
+        match v.state.as_str() {
+            "finished" | "not_done" | "conflict" => Err(Error::Conflict(format!(
+                "visit {} is already {}",
+                v.id,
+                v.state.replace('_', " ")
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The worker is at the client's door (the time is this device's, stamped by its clock).
+    pub fn arrive(&self, visit_id: &str) -> Result<Visit> {
+        let v = self.visit(visit_id)?;
+        Self::closed(&v)?;
+        self.record(&v, "arrived", Record::default(), Vec::new())
+    }
+
+    /// The worker leaves: the visit is finished.
+    pub fn finish(&self, visit_id: &str) -> Result<Visit> {
+        let v = self.visit(visit_id)?;
+        Self::closed(&v)?;
+        if v.arrivals.is_empty() {
+            return Err(Error::validation(
+                "visit",
+                format!("{} (planned)", v.id),
+                "a visit the worker arrived at (arrive first)",
+            ));
+        }
+        let base = self.heads(&v, "visit")?;
+        self.record(&v, "finished", Record::default(), base)
+    }
+
+    /// The visit did not happen: `reason` is one of `not_at_home`, `in_hospital`, `refused`,
+    /// `cancelled`, `other` (with a note).
+    pub fn not_done(&self, visit_id: &str, reason: &str, note: Option<&str>) -> Result<Visit> {
+        if !pv::NOT_DONE_REASONS.contains(&reason) {
+            return Err(Error::validation(
+                "reason",
+                reason,
+                pv::NOT_DONE_REASONS.join(", "),
+            ));
+        }
+        let v = self.visit(visit_id)?;
+        Self::closed(&v)?;
+        let base = self.heads(&v, "visit")?;
+        self.record(
+            &v,
+            "not_done",
+            Record {
+                reason: Some(reason.into()),
+                note: note.map(Into::into),
+                ..Record::default()
+            },
+            base,
+        )
+    }
+
+    /// How task `task` of the visit went: `done`, `not_done` (with a reason) or
+    /// `done_differently` (with a note).
+    pub fn task(
+        &self,
+        visit_id: &str,
+        task: &str,
+        outcome: &str,
+        note: Option<&str>,
+    ) -> Result<Visit> {
+        let v = self.visit(visit_id)?;
+        if !v.tasks.iter().any(|t| t.code == task) {
+            return Err(Error::validation(
+                "task",
+                task,
+                format!(
+                    "a task of this visit: {}",
+                    v.tasks
+                        .iter()
+                        .map(|t| t.code.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        if !pv::OUTCOMES.contains(&outcome) {
+            return Err(Error::validation(
+                "outcome",
+                outcome,
+                pv::OUTCOMES.join(", "),
+            ));
+        }
+        if outcome != "done" && note.is_none_or(|n| n.trim().is_empty()) {
+            return Err(Error::validation(
+                "note",
+                "(none)",
+                format!("a reason or note for a task {}", outcome.replace('_', " ")),
+            ));
+        }
+        if let Some(n) = note {
+            polku_protocol::validate::reason(n)?;
+        }
+        let base = self.heads(&v, &format!("task:{task}"))?;
+        self.record(
+            &v,
+            "task",
+            Record {
+                task: Some(task.into()),
+                outcome: Some(outcome.into()),
+                note: note.map(Into::into),
+                ..Record::default()
+            },
+            base,
+        )
+    }
+
+    /// A note of the visit (append-only, like diary notes).
+    pub fn note(&self, visit_id: &str, text: &str) -> Result<Visit> {
+        let v = self.visit(visit_id)?;
+        note_text(text)?;
+        self.record(
+            &v,
+            "note",
+            Record {
+                note: Some(text.into()),
+                ..Record::default()
+            },
+            Vec::new(),
+        )
+    }
+
+    /// An urgent concern: the client goes to the top of the care team's caseload.
+    pub fn concern(&self, visit_id: &str, text: &str) -> Result<Visit> {
+        let v = self.visit(visit_id)?;
+        note_text(text)?;
+        self.record(
+            &v,
+            "concern",
+            Record {
+                note: Some(text.into()),
+                ..Record::default()
+            },
+            Vec::new(),
+        )
+    }
+
+    /// Hands the visit over to `to_user` (a colleague takes it), with a note for them.
+    pub fn handover(&self, visit_id: &str, to_user: &str, note: &str) -> Result<Visit> {
+        let v = self.visit(visit_id)?;
+        Self::closed(&v)?;
+        if to_user.trim().is_empty() || to_user.len() > 100 {
+            return Err(Error::validation(
+                "to",
+                to_user,
+                "a worker's user id (1–100 characters)",
+            ));
+        }
+        note_text(note)?;
+        self.record(
+            &v,
+            "handover",
+            Record {
+                to_user: Some(to_user.into()),
+                note: Some(note.into()),
+                ..Record::default()
+            },
+            Vec::new(),
+        )
+    }
+
+    /// A measurement taken at the visit: it lands in the client's own diary, authored by the
+    /// worker (their analytics and pathway see it), and the visit names it.
+    pub fn measure(&self, visit_id: &str, entry: crate::diary::NewEntry) -> Result<Visit> {
+        let v = self.visit(visit_id)?;
+        let e = crate::diary::Diary { cx: self.cx }.add(entry)?;
+        self.record(
+            &v,
+            "measured",
+            Record {
+                entry_id: Some(e.id.to_string()),
+                ..Record::default()
+            },
+            Vec::new(),
+        )
+    }
+
+    /// Settles a conflict: `about` is `visit` or `task:<code>`, `keep` the event id whose outcome
+    /// stands (both stay in the history).
+    pub fn resolve(&self, visit_id: &str, about: &str, keep: &str, note: &str) -> Result<Visit> {
+        let v = self.visit(visit_id)?;
+        let Some(conflict) = v.conflicts.iter().find(|c| c.about == about) else {
+            return Err(Error::NotFound {
+                what: "conflict",
+                id: format!("{visit_id} {about}"),
+            });
+        };
+        if !conflict.outcomes.iter().any(|o| o.event_id == keep) {
+            return Err(Error::validation(
+                "keep",
+                keep,
+                format!(
+                    "one of the conflicting events: {}",
+                    conflict
+                        .outcomes
+                        .iter()
+                        .map(|o| o.event_id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        note_text(note)?;
+        let base = conflict
+            .outcomes
+            .iter()
+            .map(|o| o.event_id.clone())
+            .collect();
+        self.record(
+            &v,
+            "resolved",
+            Record {
+                task: about.strip_prefix("task:").map(Into::into),
+                resolves: Some(keep.into()),
+                note: Some(note.into()),
+                ..Record::default()
+            },
+            base,
+        )
+    }
+
+    fn heads(&self, v: &Visit, about: &str) -> Result<Vec<String>> {
+        self.cx.store.read(|c| {
+            let events = events_of(c, &v.id)?;
+            Ok(derive(&events).heads.remove(about).unwrap_or_default())
+        })
+    }
+}
+
+fn note_text(text: &str) -> Result<()> {
+    let n = text.chars().count();
+    if text.trim().is_empty() || n > polku_protocol::validate::NOTE_MAX_CHARS {
+        return Err(Error::validation(
+            "note",
+            format!("{n} characters"),
+            format!("1–{} characters", polku_protocol::validate::NOTE_MAX_CHARS),
+        ));
+    }
+    Ok(())
+}
+
+/// A worker's day across every client on the device: open visits first in the order of their
+/// windows, clients with an urgent concern first of all, then overdue, then the rest; done
+/// visits last.
+pub(crate) fn worker_day(
+    cx: &Context,
+    categories: &TaskCategories,
+    date: NaiveDate,
+) -> Result<Vec<Visit>> {
+    let now = cx.clock.now().timestamp_millis();
+    cx.store.read(|c| {
+        let mut stmt = c.prepare_cached("SELECT id, no FROM subject ORDER BY no")?;
+        let subjects: Vec<(String, i64)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<std::result::Result<_, _>>()?;
+        let mut out = Vec::new();
+        for (id, no) in subjects {
+            let view = cx.view(id, no);
+            let plans = plans_of(c, no)?;
+            out.extend(day(c, &view, categories, &plans, date, now)?);
+        }
+        out.sort_by_key(|v| {
+            let open = matches!(v.state.as_str(), "planned" | "arrived" | "conflict");
+            (
+                !open,
+                v.concerns.is_empty(),
+                !v.overdue,
+                v.from,
+                v.subject.clone(),
+            )
+        });
+        Ok(out)
+    })
+}
+
+/// The subject whose visit `id` is, among those on this device (recorded work first, else the
+/// plans' visits within two weeks of `today`).
+pub(crate) fn locate(cx: &Context, id: &str, today: NaiveDate) -> Result<Option<(String, i64)>> {
+    cx.store.read(|c| {
+        let recorded: Option<(String, i64)> = c
+            .prepare_cached(
+                "SELECT s.id, s.no FROM visit_event e JOIN subject s ON s.no = e.subject_no WHERE e.visit_id = ?1 LIMIT 1",
+            )?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if recorded.is_some() {
+            return Ok(recorded);
+        }
+        let mut stmt = c.prepare_cached("SELECT DISTINCT s.id, s.no FROM visit_plan p JOIN subject s ON s.no = p.subject_no")?;
+        let subjects: Vec<(String, i64)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<std::result::Result<_, _>>()?;
+        for (subject, no) in subjects {
+            let plans = plans_of(c, no)?;
+            for off in -14..=14 {
+                let Some(d) = today.checked_add_signed(chrono::Duration::days(off)) else {
+                    continue;
+                };
+                let hit = plan_on(&plans, d).is_some_and(|p| {
+                    p.plan
+                        .visits
+                        .iter()
+                        .any(|v| v.on(d.weekday()) && pv::visit_id(&subject, d, &v.slot).to_string() == id)
+                });
+                if hit {
+                    return Ok(Some((subject, no)));
+                }
+            }
+        }
+        Ok(None)
+    })
+}

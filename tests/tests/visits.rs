@@ -1,0 +1,369 @@
+//! Home-care visits that work for days without a connection (issue 11), through a real
+//! `polku-server` on loopback: two workers' devices with the plans, three simulated days offline
+//! (a fake clock), then one sync each. Every record exists once everywhere, the visit both marked
+//! done is the one conflict, and a blood pressure measured at a visit is in the citizen's diary.
+
+use std::sync::Arc;
+
+use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use polku_core::diary::{BloodPressure, EntryData, EntryKind, EntryQuery, NewEntry};
+use polku_core::time::FixedClock;
+use polku_core::visits::Visit;
+use polku_core::{OpenOptions, Polku};
+use polku_e2e::{key, Device, TestServer};
+use polku_server::{Role, Storage};
+
+const PLAN: &str = r#"{"visits": [
+    {"slot": "morning", "name": "Aamukäynti", "days": ["daily"], "from": "07:00", "to": "09:00",
+     "tasks": ["medication", "blood_pressure"]},
+    {"slot": "evening", "name": "Iltakäynti", "days": ["daily"], "from": "19:00", "to": "21:00",
+     "tasks": ["meal", "safety_check"]}
+]}"#;
+
+/// A worker's device enrolled as `user`, on a clock the test moves.
+fn worker(server: &TestServer, user: &str, clock: Arc<FixedClock>) -> Device {
+    let mut d = Device::enrolled(&server.url(), &server.code(user));
+    d.polku = Polku::open_with(
+        &d.path(),
+        &key(),
+        OpenOptions {
+            clock,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    d
+}
+
+fn at(clock: &FixedClock, day: NaiveDate, hh: u32, mm: u32) {
+    let t = chrono_tz::Europe::Helsinki
+        .from_local_datetime(&day.and_hms_opt(hh, mm, 0).unwrap())
+        .unwrap();
+    clock.set(t.with_timezone(&Utc));
+}
+
+/// Every visit of `days` on a device, as JSON lines (equal on every device after sync).
+fn state(d: &Device, days: &[NaiveDate]) -> Vec<String> {
+    days.iter()
+        .flat_map(|day| d.polku.worker_day(*day).unwrap())
+        .map(|v| serde_json::to_string(&v).unwrap())
+        .collect()
+}
+
+fn visits_of(d: &Device, day: NaiveDate) -> Vec<Visit> {
+    d.polku.worker_day(day).unwrap()
+}
+
+#[test]
+fn two_workers_three_days_offline_lose_nothing_and_the_double_visit_is_one_conflict() {
+    let server = TestServer::start();
+    let (a_user, b_user) = (
+        server.user(Role::Professional, "Hoitaja A"),
+        server.user(Role::Professional, "Hoitaja B"),
+    );
+    let clients: Vec<String> = (0..9)
+        .map(|i| server.user(Role::Citizen, &format!("Asiakas {i}")))
+        .collect();
+    for c in &clients {
+        server.storage.assign(&a_user, c).unwrap();
+        server.storage.assign(&b_user, c).unwrap();
+    }
+    let citizen_phone = Device::enrolled(&server.url(), &server.code(&clients[0]));
+    // Three days that ended before now (the server takes no record stamped in its future).
+    let today = Utc::now()
+        .with_timezone(&chrono_tz::Europe::Helsinki)
+        .date_naive();
+    let days: Vec<NaiveDate> = (1..=3).rev().map(|k| today - Duration::days(k)).collect();
+    let (ca, cb) = (
+        Arc::new(FixedClock::new(Utc::now())),
+        Arc::new(FixedClock::new(Utc::now())),
+    );
+    let (a, b) = (
+        worker(&server, &a_user, ca.clone()),
+        worker(&server, &b_user, cb.clone()),
+    );
+    // The coordinator (A) sets every client's plan; both devices download before going out.
+    a.sync().unwrap();
+    at(&ca, days[0] - Duration::days(1), 15, 0);
+    for c in &clients {
+        let p = a.polku.for_subject(c).unwrap();
+        p.visits().set_plan(PLAN, days[0]).unwrap();
+    }
+    a.sync().unwrap();
+    b.sync().unwrap();
+    assert_eq!(visits_of(&b, days[0]).len(), 18, "9 clients × 2 visits");
+
+    // Offline for three days. A takes clients 0–4, B clients 5–8; both do client 0's first
+    // morning visit (nobody told B that A had it).
+    let mut written = 0;
+    for (k, day) in days.iter().enumerate() {
+        for (w, clock, mine) in [(&a, &ca, 0..5), (&b, &cb, 5..9)] {
+            for slot_hour in [7, 19] {
+                for i in mine.clone() {
+                    at(clock, *day, slot_hour, 10 + i as u32);
+                    let v = visits_of(w, *day)
+                        .into_iter()
+                        .find(|v| {
+                            v.subject == clients[i]
+                                && v.from.format("%H").to_string() == format!("{slot_hour:02}")
+                        })
+                        .unwrap();
+                    let m = w.polku.for_visit(&v.id).unwrap();
+                    let visits = m.visits();
+                    // Client 3 is not at home on the second evening.
+                    if k == 1 && slot_hour == 19 && i == 3 {
+                        visits
+                            .not_done(&v.id, "not_at_home", Some("Ei avannut ovea"))
+                            .unwrap();
+                        written += 1;
+                        continue;
+                    }
+                    // A hands client 4's last evening visit to B, who does it.
+                    if k == 2 && slot_hour == 19 && i == 4 {
+                        visits
+                            .handover(&v.id, &b_user, "Avain on naapurilla.")
+                            .unwrap();
+                        let bv = b.polku.for_visit(&v.id).unwrap();
+                        at(&cb, *day, 19, 40);
+                        bv.visits().arrive(&v.id).unwrap();
+                        for t in ["meal", "safety_check"] {
+                            bv.visits().task(&v.id, t, "done", None).unwrap();
+                        }
+                        bv.visits().finish(&v.id).unwrap();
+                        written += 5;
+                        continue;
+                    }
+                    visits.arrive(&v.id).unwrap();
+                    written += 1;
+                    for t in &v.tasks {
+                        if t.code == "blood_pressure" {
+                            let e = NewEntry {
+                                at: None,
+                                note: None,
+                                data: EntryData::BloodPressure(BloodPressure {
+                                    systolic: 128 + i as u16,
+                                    diastolic: 82,
+                                    pulse: Some(70),
+                                    arm: None,
+                                    series: None,
+                                }),
+                            };
+                            visits.measure(&v.id, e).unwrap();
+                            written += 1;
+                        }
+                        visits.task(&v.id, &t.code, "done", None).unwrap();
+                        written += 1;
+                    }
+                    if i == 2 {
+                        visits.note(&v.id, "Söi hyvin, mieliala hyvä.").unwrap();
+                        written += 1;
+                    }
+                    clock.set(clock_now(clock) + Duration::minutes(20));
+                    visits.finish(&v.id).unwrap();
+                    written += 1;
+                }
+            }
+        }
+        if k == 0 {
+            // B also goes to client 0's first morning visit, offline, and marks it done.
+            let v = visits_of(&b, *day)
+                .into_iter()
+                .find(|v| v.subject == clients[0] && v.slot == "morning")
+                .unwrap();
+            at(&cb, *day, 7, 30);
+            let m = b.polku.for_visit(&v.id).unwrap();
+            m.visits().arrive(&v.id).unwrap();
+            m.visits().finish(&v.id).unwrap();
+            written += 2;
+        }
+    }
+
+    // Back in coverage: one sync each (and once more for what the other uploaded meanwhile).
+    for d in [&a, &b, &a, &citizen_phone] {
+        d.sync().unwrap();
+    }
+    assert_eq!(
+        state(&a, &days),
+        state(&b, &days),
+        "both devices show the same visits"
+    );
+    let all: Vec<Visit> = days.iter().flat_map(|d| visits_of(&a, *d)).collect();
+    assert_eq!(all.len(), 54);
+    let conflicted: Vec<&Visit> = all.iter().filter(|v| !v.conflicts.is_empty()).collect();
+    assert_eq!(conflicted.len(), 1, "exactly one conflict");
+    let double = conflicted[0];
+    assert_eq!(
+        (double.subject.as_str(), double.slot.as_str(), double.date),
+        (clients[0].as_str(), "morning", days[0])
+    );
+    assert_eq!(double.state, "conflict");
+    assert_eq!(double.conflicts[0].about, "visit");
+    let authors: Vec<&str> = double.conflicts[0]
+        .outcomes
+        .iter()
+        .map(|o| o.author.as_str())
+        .collect();
+    assert!(authors.contains(&a_user.as_str()) && authors.contains(&b_user.as_str()));
+    assert_eq!(double.arrivals.len(), 2, "both arrivals kept as recorded");
+    assert_eq!(all.iter().filter(|v| v.state == "finished").count(), 52);
+    let missed: Vec<&Visit> = all.iter().filter(|v| v.state == "not_done").collect();
+    assert_eq!(missed.len(), 1);
+    assert_eq!(missed[0].not_done_reason.as_deref(), Some("not_at_home"));
+    let handed = all
+        .iter()
+        .find(|v| v.assigned_to.as_deref() == Some(b_user.as_str()))
+        .unwrap();
+    assert_eq!(
+        handed.handover_note.as_deref(),
+        Some("Avain on naapurilla.")
+    );
+    assert_eq!(handed.state, "finished");
+    assert!(all
+        .iter()
+        .filter(|v| v.state == "finished")
+        .all(|v| v.tasks_left == 0 || v.id == double.id));
+    // Every record once: as many events on each device and on the server as were written.
+    let count = |d: &Device| -> i64 {
+        let c = rusqlite::Connection::open(d.path()).unwrap();
+        c.execute_batch(&format!("PRAGMA key = \"x'{}'\";", "09".repeat(32)))
+            .unwrap();
+        c.query_row("SELECT count(*) FROM visit_event", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(count(&a), written);
+    assert_eq!(count(&b), written);
+    let on_server: i64 = server
+        .db()
+        .query_row(
+            "SELECT count(*) FROM op WHERE kind = 'visits.event'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(on_server, written);
+    // The blood pressures measured at client 0's visits are in her own diary, by the workers.
+    let bp = citizen_phone
+        .polku
+        .diary()
+        .list_all(EntryQuery {
+            kinds: vec![EntryKind::BloodPressure],
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(bp.len(), 3, "one a morning for three days");
+    assert!(bp.iter().all(|e| e.author == a_user));
+    // The coordinator settles the conflict, keeping A's outcome; B's device agrees after sync.
+    let keep = double.conflicts[0]
+        .outcomes
+        .iter()
+        .find(|o| o.author == a_user)
+        .unwrap()
+        .event_id
+        .clone();
+    at(&ca, today, 8, 0);
+    let resolved = a
+        .polku
+        .for_visit(&double.id)
+        .unwrap()
+        .visits()
+        .resolve(
+            &double.id,
+            "visit",
+            &keep,
+            "Kaksi käyntiä samaan aikaan; A:n kirjaus jää.",
+        )
+        .unwrap();
+    assert_eq!(
+        (resolved.state.as_str(), resolved.conflicts.len()),
+        ("finished", 0)
+    );
+    a.sync().unwrap();
+    b.sync().unwrap();
+    assert_eq!(
+        b.polku
+            .for_visit(&double.id)
+            .unwrap()
+            .visits()
+            .visit(&double.id)
+            .unwrap()
+            .state,
+        "finished"
+    );
+    assert_eq!(b.polku.sync().status().unwrap().conflicts, 0);
+}
+
+fn clock_now(c: &FixedClock) -> chrono::DateTime<Utc> {
+    use polku_core::time::Clock;
+    c.now()
+}
+
+#[test]
+fn bad_input_gets_a_typed_error_naming_the_field() {
+    let server = TestServer::start();
+    let nurse = server.user(Role::Professional, "Hoitaja");
+    let client = server.user(Role::Citizen, "Asiakas");
+    let stranger = server.user(Role::Citizen, "Vieras");
+    server.storage.assign(&nurse, &client).unwrap();
+    let d = Device::enrolled(&server.url(), &server.code(&nurse));
+    d.sync().unwrap();
+    let p = d.polku.for_subject(&client).unwrap();
+    let today = Utc::now()
+        .with_timezone(&chrono_tz::Europe::Helsinki)
+        .date_naive();
+    // Plans: an unknown task category, overlapping visits.
+    let e = p
+        .visits()
+        .set_plan(&PLAN.replace("\"meal\"", "\"juggling\""), today)
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("plan.visits[1].tasks") && e.to_string().contains("medication"),
+        "{e}"
+    );
+    let e = p
+        .visits()
+        .set_plan(&PLAN.replace("\"19:00\"", "\"08:00\""), today)
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("plan.visits[1].from") && e.to_string().contains("overlapping"),
+        "{e}"
+    );
+    p.visits()
+        .set_plan(PLAN, today - Duration::days(1))
+        .unwrap();
+    let v = p.visits().schedule(today, 1).unwrap().remove(0);
+    // A task not in the plan; leaving before arriving; arriving after leaving.
+    let e = p
+        .visits()
+        .task(&v.id, "wound_care", "done", None)
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("invalid task") && e.to_string().contains("blood_pressure"),
+        "{e}"
+    );
+    let e = p
+        .visits()
+        .task(&v.id, "medication", "not_done", None)
+        .unwrap_err();
+    assert!(e.to_string().contains("invalid note"), "{e}");
+    let e = p.visits().finish(&v.id).unwrap_err();
+    assert!(e.to_string().contains("arrive first"), "{e}");
+    p.visits().arrive(&v.id).unwrap();
+    p.visits().finish(&v.id).unwrap();
+    let e = p.visits().arrive(&v.id).unwrap_err();
+    assert_eq!(e.code(), "conflict", "{e}");
+    let e = p.visits().not_done(&v.id, "bored", None).unwrap_err();
+    assert!(e.to_string().contains("not_at_home"), "{e}");
+    // A visit of a client not on this device: not found.
+    assert_eq!(
+        d.polku
+            .for_visit(&uuid::Uuid::new_v4().to_string())
+            .unwrap_err()
+            .code(),
+        "not_found"
+    );
+    // A client's device cannot write visits (care team only): the server refuses the upload.
+    let phone = Device::enrolled(&server.url(), &server.code(&stranger));
+    phone.polku.visits().set_plan(PLAN, today).unwrap();
+    let r = phone.sync().unwrap();
+    assert_eq!(r.quarantined, 1, "{r:?}");
+}
