@@ -136,10 +136,7 @@ pub(crate) fn run(p: &Polku, cmd: &VisitsCmd, json: bool, tz: Tz) -> Result<(), 
                 return Err(Error::validation("days", days, "1–31"));
             }
             let from = date_arg("from", from.as_deref(), tz)?;
-            let mut all = Vec::new();
-            for d in from.iter_days().take(*days as usize) {
-                all.extend(p.worker_day(d)?);
-            }
+            let mut all = p.visits_between(from, *days, true)?;
             all.sort_by_key(|v| (v.date, v.from, v.subject.clone()));
             if json {
                 print_value(&json!({ "visits": all }));

@@ -218,10 +218,30 @@ impl Polku {
         &self.visit_tasks
     }
 
-    /// A worker's day: the visits of every client on this device on `date`, urgent concerns and
-    /// overdue visits first, done ones last.
+    /// This device's user's day: the visits on `date` of the clients on this device that are
+    /// handed or assigned to them or to nobody; urgent concerns and overdue visits first, done
+    /// ones last.
     pub fn worker_day(&self, date: chrono::NaiveDate) -> Result<Vec<crate::visits::Visit>> {
-        crate::visits::worker_day(&self.cx, &self.visit_tasks, date)
+        crate::visits::visits_between(&self.cx, &self.visit_tasks, date, 1, Some(&self.cx.author))
+    }
+
+    /// Every visit on `date` of every client on this device (a coordinator's view), in the order
+    /// of [`Polku::worker_day`].
+    pub fn visits_on(&self, date: chrono::NaiveDate) -> Result<Vec<crate::visits::Visit>> {
+        self.visits_between(date, 1, true)
+    }
+
+    /// The visits of `days` days from `from` on (this user's, or with `all` everyone's), each
+    /// day's in the order of [`Polku::worker_day`]: what a device holds before going out of
+    /// coverage.
+    pub fn visits_between(
+        &self,
+        from: chrono::NaiveDate,
+        days: u32,
+        all: bool,
+    ) -> Result<Vec<crate::visits::Visit>> {
+        let mine = (!all).then_some(self.cx.author.as_str());
+        crate::visits::visits_between(&self.cx, &self.visit_tasks, from, days, mine)
     }
 
     /// The view of the client whose visit `visit_id` is (a visit id names its client).

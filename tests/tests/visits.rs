@@ -45,13 +45,13 @@ fn at(clock: &FixedClock, day: NaiveDate, hh: u32, mm: u32) {
 /// Every visit of `days` on a device, as JSON lines (equal on every device after sync).
 fn state(d: &Device, days: &[NaiveDate]) -> Vec<String> {
     days.iter()
-        .flat_map(|day| d.polku.worker_day(*day).unwrap())
+        .flat_map(|day| d.polku.visits_on(*day).unwrap())
         .map(|v| serde_json::to_string(&v).unwrap())
         .collect()
 }
 
 fn visits_of(d: &Device, day: NaiveDate) -> Vec<Visit> {
-    d.polku.worker_day(day).unwrap()
+    d.polku.visits_on(day).unwrap()
 }
 
 #[test]
@@ -182,11 +182,11 @@ fn two_workers_three_days_offline_lose_nothing_and_the_double_visit_is_one_confl
     for d in [&a, &b, &a, &citizen_phone] {
         d.sync().unwrap();
     }
-    assert_eq!(
-        state(&a, &days),
-        state(&b, &days),
-        "both devices show the same visits"
-    );
+    let (sa, sb) = (state(&a, &days), state(&b, &days));
+    assert_eq!(sa.len(), sb.len());
+    for (x, y) in sa.iter().zip(&sb) {
+        assert_eq!(x, y, "both devices show the same visits");
+    }
     let all: Vec<Visit> = days.iter().flat_map(|d| visits_of(&a, *d)).collect();
     assert_eq!(all.len(), 54);
     let conflicted: Vec<&Visit> = all.iter().filter(|v| !v.conflicts.is_empty()).collect();
@@ -218,6 +218,17 @@ fn two_workers_three_days_offline_lose_nothing_and_the_double_visit_is_one_confl
         Some("Avain on naapurilla.")
     );
     assert_eq!(handed.state, "finished");
+    let mine = |d: &Device| {
+        d.polku
+            .worker_day(handed.date)
+            .unwrap()
+            .iter()
+            .any(|v| v.id == handed.id)
+    };
+    assert!(
+        mine(&b) && !mine(&a),
+        "a handed-over visit is in the new worker's day only"
+    );
     assert!(all
         .iter()
         .filter(|v| v.state == "finished")

@@ -451,7 +451,8 @@ CREATE TABLE visit_event (
     hlc          TEXT NOT NULL
 );
 CREATE INDEX visit_event_by_visit ON visit_event (visit_id, hlc);
-CREATE INDEX visit_event_by_day ON visit_event (subject_no, date);
+CREATE INDEX visit_event_by_day ON visit_event (date);
+CREATE INDEX visit_event_by_subject ON visit_event (subject_no, date);
 "#;
 
 pub fn migrations() -> Migrations<'static> {

@@ -169,14 +169,14 @@ impl Ev {
     }
 }
 
-fn events_of(c: &Connection, visit_id: &str) -> Result<Vec<Ev>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT id, kind, task, outcome, reason, note, to_user, entry_id, resolves, base, at_ms, author
-         FROM visit_event WHERE visit_id = ?1 ORDER BY hlc, id",
-    )?;
-    let rows = stmt.query_map([visit_id], |r| {
-        let base: Option<String> = r.get(9)?;
-        Ok(Ev {
+const EVENT_COLUMNS: &str =
+    "id, kind, task, outcome, reason, note, to_user, entry_id, resolves, base, at_ms, author, visit_id";
+
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, Ev)> {
+    let base: Option<String> = r.get(9)?;
+    Ok((
+        r.get(12)?,
+        Ev {
             id: r.get(0)?,
             kind: r.get(1)?,
             task: r.get(2)?,
@@ -196,9 +196,89 @@ fn events_of(c: &Connection, visit_id: &str) -> Result<Vec<Ev>> {
                 .unwrap_or_default(),
             at_ms: r.get(10)?,
             author: r.get(11)?,
-        })
-    })?;
+        },
+    ))
+}
+
+fn events_of(c: &Connection, visit_id: &str) -> Result<Vec<Ev>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM visit_event WHERE visit_id = ?1 ORDER BY hlc, id"
+    ))?;
+    let rows = stmt.query_map([visit_id], |r| event_row(r).map(|(_, e)| e))?;
     Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+/// Every event of every visit on `date`, by visit (one query for a whole day's visits).
+fn events_on(c: &Connection, date: NaiveDate) -> Result<BTreeMap<String, Vec<Ev>>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM visit_event WHERE date = ?1 ORDER BY hlc, id"
+    ))?;
+    let mut out: BTreeMap<String, Vec<Ev>> = BTreeMap::new();
+    for row in stmt.query_map([date.to_string()], event_row)? {
+        let (visit, e) = row?;
+        out.entry(visit).or_default().push(e);
+    }
+    Ok(out)
+}
+
+/// One subject's events on `date`, by visit, and the slots they name.
+fn subject_events_on(
+    c: &Connection,
+    subject_no: i64,
+    date: NaiveDate,
+) -> Result<(BTreeMap<String, Vec<Ev>>, Vec<String>)> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS}, slot FROM visit_event WHERE subject_no = ?1 AND date = ?2 ORDER BY hlc, id"
+    ))?;
+    let mut events: BTreeMap<String, Vec<Ev>> = BTreeMap::new();
+    let mut slots = Vec::new();
+    for row in stmt.query_map(params![subject_no, date.to_string()], |r| {
+        Ok((event_row(r)?, r.get::<_, String>(13)?))
+    })? {
+        let ((visit, e), slot) = row?;
+        events.entry(visit).or_default().push(e);
+        if !slots.contains(&slot) {
+            slots.push(slot);
+        }
+    }
+    slots.sort();
+    Ok((events, slots))
+}
+
+/// Every subject's plan versions (one query for a device's whole caseload).
+fn all_plans(c: &Connection) -> Result<BTreeMap<i64, Vec<PlanVersion>>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT subject_no, id, effective_from, plan, author, created_ms FROM visit_plan
+         ORDER BY subject_no, effective_from, hlc",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?),
+        ))
+    })?;
+    let mut out: BTreeMap<i64, Vec<PlanVersion>> = BTreeMap::new();
+    for row in rows {
+        let (no, cols) = row?;
+        if let Some(p) = plan_version(cols) {
+            out.entry(no).or_default().push(p);
+        }
+    }
+    Ok(out)
+}
+
+/// A stored plan version; one that does not parse (checked by the server and on apply) is
+/// skipped, not fatal.
+fn plan_version(
+    (id, from, plan, author, created_ms): (String, String, String, String, i64),
+) -> Option<PlanVersion> {
+    Some(PlanVersion {
+        id,
+        effective_from: pv::date("effective_from", &from).ok()?,
+        plan: ServicePlan::parse(&plan).ok()?,
+        author,
+        created_ms,
+    })
 }
 
 /// The target an outcome event is about: the visit's close, or one task.
@@ -276,30 +356,11 @@ fn plans_of(c: &Connection, subject_no: i64) -> Result<Vec<PlanVersion>> {
          WHERE subject_no = ?1 ORDER BY effective_from, hlc",
     )?;
     let rows = stmt.query_map([subject_no], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, i64>(4)?,
-        ))
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, from, plan, author, created_ms) = row?;
-        // Checked by the server and on apply; a plan that does not parse is skipped, not fatal.
-        let (Ok(effective_from), Ok(plan)) =
-            (pv::date("effective_from", &from), ServicePlan::parse(&plan))
-        else {
-            continue;
-        };
-        out.push(PlanVersion {
-            id,
-            effective_from,
-            plan,
-            author,
-            created_ms,
-        });
+        out.extend(plan_version(row?));
     }
     Ok(out)
 }
@@ -307,7 +368,7 @@ fn plans_of(c: &Connection, subject_no: i64) -> Result<Vec<PlanVersion>> {
 /// Builds the visit of `slot` on `date` from its plan entry (if the plan still has it) and events.
 #[allow(clippy::too_many_arguments)]
 fn build(
-    c: &Connection,
+    events: &[Ev],
     cx: &Context,
     categories: &TaskCategories,
     subject: &str,
@@ -315,10 +376,9 @@ fn build(
     slot: &str,
     planned: Option<&pv::PlannedVisit>,
     now_ms: i64,
-) -> Result<Visit> {
+) -> Visit {
     let id = pv::visit_id(subject, date, slot).to_string();
-    let events = events_of(c, &id)?;
-    let d = derive(&events);
+    let d = derive(events);
     let (name, from, to, task_codes) = match planned {
         Some(p) => {
             let (f, t) = p.window();
@@ -328,7 +388,7 @@ fn build(
         None => (slot.to_owned(), NaiveTime::MIN, NaiveTime::MIN, Vec::new()),
     };
     let mut codes = task_codes;
-    for e in &events {
+    for e in events {
         if let Some(t) = e.task.as_ref().filter(|_| e.kind == "task") {
             if !codes.contains(t) {
                 codes.push(t.clone());
@@ -376,7 +436,7 @@ fn build(
         .earliest()
         .map(|t| t.timestamp_millis());
     let open = matches!(state, "planned" | "arrived");
-    Ok(Visit {
+    Visit {
         id,
         subject: subject.to_owned(),
         date,
@@ -409,20 +469,20 @@ fn build(
         measurements: events.iter().filter_map(|e| e.entry_id.clone()).collect(),
         conflicts: d.conflicts,
         overdue: open && planned.is_some() && ends.is_some_and(|e| e < now_ms),
-    })
+    }
 }
 
 /// The visits of one subject on `date`: the plan's, in the order of their windows, and any the
-/// plan no longer has but which have recorded events.
-pub(crate) fn day(
-    c: &Connection,
+/// plan no longer has but which have recorded events (`events`: that day's, by visit).
+fn day(
     cx: &Context,
     categories: &TaskCategories,
     plans: &[PlanVersion],
+    events: &BTreeMap<String, Vec<Ev>>,
+    recorded_slots: &[String],
     date: NaiveDate,
     now_ms: i64,
-) -> Result<Vec<Visit>> {
-    let mut out = Vec::new();
+) -> Vec<Visit> {
     let mut slots: Vec<&pv::PlannedVisit> = plan_on(plans, date)
         .map(|p| {
             p.plan
@@ -433,39 +493,69 @@ pub(crate) fn day(
         })
         .unwrap_or_default();
     slots.sort_by_key(|v| v.window());
-    for v in &slots {
-        out.push(build(
-            c,
-            cx,
-            categories,
-            &cx.subject,
-            date,
-            &v.slot,
-            Some(v),
-            now_ms,
-        )?);
-    }
-    let mut stmt = c.prepare_cached(
-        "SELECT DISTINCT slot FROM visit_event WHERE subject_no = ?1 AND date = ?2 ORDER BY slot",
-    )?;
-    let recorded: Vec<String> = stmt
-        .query_map(params![cx.subject_no, date.to_string()], |r| r.get(0))?
-        .collect::<std::result::Result<_, _>>()?;
-    for slot in recorded {
-        if !slots.iter().any(|v| v.slot == slot) {
-            out.push(build(
-                c,
+    let of = |slot: &str| {
+        events
+            .get(&pv::visit_id(&cx.subject, date, slot).to_string())
+            .map_or(&[][..], Vec::as_slice)
+    };
+    let mut out: Vec<Visit> = slots
+        .iter()
+        .map(|v| {
+            build(
+                of(&v.slot),
                 cx,
                 categories,
                 &cx.subject,
                 date,
-                &slot,
+                &v.slot,
+                Some(v),
+                now_ms,
+            )
+        })
+        .collect();
+    for slot in recorded_slots {
+        if !slots.iter().any(|v| v.slot == *slot) {
+            out.push(build(
+                of(slot),
+                cx,
+                categories,
+                &cx.subject,
+                date,
+                slot,
                 None,
                 now_ms,
-            )?);
+            ));
         }
     }
-    Ok(out)
+    out
+}
+
+/// The slots of `subject_no`'s visits on `date` that have recorded events.
+fn recorded_slots(
+    events: &BTreeMap<String, Vec<Ev>>,
+    slots_of: &BTreeMap<String, (i64, String)>,
+    subject_no: i64,
+) -> Vec<String> {
+    let mut out: Vec<String> = events
+        .keys()
+        .filter_map(|v| slots_of.get(v))
+        .filter(|(no, _)| *no == subject_no)
+        .map(|(_, slot)| slot.clone())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Which subject and slot each visit with events on `date` is.
+fn slots_on(c: &Connection, date: NaiveDate) -> Result<BTreeMap<String, (i64, String)>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT DISTINCT visit_id, subject_no, slot FROM visit_event WHERE date = ?1",
+    )?;
+    let rows = stmt.query_map([date.to_string()], |r| {
+        Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))
+    })?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
 }
 
 /// One subject's visits: plans, the visits they generate, and what workers record.
@@ -545,7 +635,16 @@ impl Visits<'_> {
             let plans = plans_of(c, self.cx.subject_no)?;
             let mut out = Vec::new();
             for d in from.iter_days().take(days as usize) {
-                out.extend(day(c, self.cx, self.categories, &plans, d, now)?);
+                let (events, slots) = subject_events_on(c, self.cx.subject_no, d)?;
+                out.extend(day(
+                    self.cx,
+                    self.categories,
+                    &plans,
+                    &events,
+                    &slots,
+                    d,
+                    now,
+                ));
             }
             Ok(out)
         })
@@ -587,8 +686,8 @@ impl Visits<'_> {
             };
             let planned = plan_on(&plans, date)
                 .and_then(|p| p.plan.visits.iter().find(|v| v.slot == slot && v.on(date.weekday())));
-            build(
-                c,
+            Ok(build(
+                &events_of(c, id)?,
                 self.cx,
                 self.categories,
                 &self.cx.subject,
@@ -596,7 +695,7 @@ impl Visits<'_> {
                 &slot,
                 planned,
                 now.timestamp_millis(),
-            )
+            ))
         })
     }
 
@@ -891,13 +990,16 @@ fn note_text(text: &str) -> Result<()> {
     Ok(())
 }
 
-/// A worker's day across every client on the device: open visits first in the order of their
-/// windows, clients with an urgent concern first of all, then overdue, then the rest; done
-/// visits last.
-pub(crate) fn worker_day(
+/// The visits of `days` days from `from` across every client on the device, each day's open
+/// visits first in the order of their windows (clients with an urgent concern first of all, then
+/// overdue ones), done visits last. With `mine`, only the visits handed or assigned to that user,
+/// and those assigned to nobody. Plans are read once, each day's events in one query.
+pub(crate) fn visits_between(
     cx: &Context,
     categories: &TaskCategories,
-    date: NaiveDate,
+    from: NaiveDate,
+    days: u32,
+    mine: Option<&str>,
 ) -> Result<Vec<Visit>> {
     let now = cx.clock.now().timestamp_millis();
     cx.store.read(|c| {
@@ -905,23 +1007,40 @@ pub(crate) fn worker_day(
         let subjects: Vec<(String, i64)> = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<std::result::Result<_, _>>()?;
-        let mut out = Vec::new();
-        for (id, no) in subjects {
-            let view = cx.view(id, no);
-            let plans = plans_of(c, no)?;
-            out.extend(day(c, &view, categories, &plans, date, now)?);
+        let plans = all_plans(c)?;
+        let views: Vec<Context> = subjects
+            .into_iter()
+            .map(|(id, no)| cx.view(id, no))
+            .collect();
+        let mut all = Vec::new();
+        for date in from.iter_days().take(days as usize) {
+            let events = events_on(c, date)?;
+            let slots = slots_on(c, date)?;
+            let mut out = Vec::new();
+            for view in &views {
+                let recorded = recorded_slots(&events, &slots, view.subject_no);
+                let p = plans.get(&view.subject_no).map_or(&[][..], Vec::as_slice);
+                if p.is_empty() && recorded.is_empty() {
+                    continue;
+                }
+                out.extend(day(view, categories, p, &events, &recorded, date, now));
+            }
+            if let Some(me) = mine {
+                out.retain(|v| v.assigned_to.as_deref().is_none_or(|to| to == me));
+            }
+            out.sort_by_key(|v| {
+                let open = matches!(v.state.as_str(), "planned" | "arrived" | "conflict");
+                (
+                    !open,
+                    v.concerns.is_empty(),
+                    !v.overdue,
+                    v.from,
+                    v.subject.clone(),
+                )
+            });
+            all.extend(out);
         }
-        out.sort_by_key(|v| {
-            let open = matches!(v.state.as_str(), "planned" | "arrived" | "conflict");
-            (
-                !open,
-                v.concerns.is_empty(),
-                !v.overdue,
-                v.from,
-                v.subject.clone(),
-            )
-        });
-        Ok(out)
+        Ok(all)
     })
 }
 
