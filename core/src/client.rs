@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono_tz::Tz;
 use polku_protocol::hlc::HlcClock;
+use rusqlite::OptionalExtension;
 use uuid::Uuid;
 
 use crate::analytics::Analytics;
@@ -380,6 +381,15 @@ pub fn builtin_kinds() -> Registry {
 
 /// The local number of `subject`, created on first use.
 fn subject_number(store: &Store, subject: &str) -> Result<i64> {
+    // Known already (the common case): a read, no write transaction and no fsync.
+    let known: Option<i64> = store.read(|c| {
+        Ok(c.prepare_cached("SELECT no FROM subject WHERE id = ?1")?
+            .query_row([subject], |r| r.get(0))
+            .optional()?)
+    })?;
+    if let Some(no) = known {
+        return Ok(no);
+    }
     store.write(|tx| {
         tx.execute("INSERT OR IGNORE INTO subject (id) VALUES (?1)", [subject])?;
         Ok(

@@ -430,6 +430,10 @@ fn build(
         .iter()
         .rev()
         .find(|e| e.kind == "handover" || e.kind == "assigned");
+    debug_assert_eq!(
+        last_assign.and_then(|e| e.to_user.as_deref()),
+        assignee(events)
+    );
     let ends = cx
         .tz
         .from_local_datetime(&date.and_time(to))
@@ -474,6 +478,7 @@ fn build(
 
 /// The visits of one subject on `date`: the plan's, in the order of their windows, and any the
 /// plan no longer has but which have recorded events (`events`: that day's, by visit).
+#[allow(clippy::too_many_arguments)]
 fn day(
     cx: &Context,
     categories: &TaskCategories,
@@ -482,6 +487,7 @@ fn day(
     recorded_slots: &[String],
     date: NaiveDate,
     now_ms: i64,
+    mine: Option<&str>,
 ) -> Vec<Visit> {
     let mut slots: Vec<&pv::PlannedVisit> = plan_on(plans, date)
         .map(|p| {
@@ -498,11 +504,14 @@ fn day(
             .get(&pv::visit_id(&cx.subject, date, slot).to_string())
             .map_or(&[][..], Vec::as_slice)
     };
-    let mut out: Vec<Visit> = slots
-        .iter()
-        .map(|v| {
-            build(
-                of(&v.slot),
+    // Someone else's visit is left out before it is built (a worker's day skips most visits).
+    let wanted = |evs: &[Ev]| mine.is_none_or(|me| assignee(evs).is_none_or(|to| to == me));
+    let mut out = Vec::new();
+    for v in &slots {
+        let evs = of(&v.slot);
+        if wanted(evs) {
+            let b = build(
+                evs,
                 cx,
                 categories,
                 &cx.subject,
@@ -510,13 +519,15 @@ fn day(
                 &v.slot,
                 Some(v),
                 now_ms,
-            )
-        })
-        .collect();
+            );
+            out.push(b);
+        }
+    }
     for slot in recorded_slots {
-        if !slots.iter().any(|v| v.slot == *slot) {
+        let evs = of(slot);
+        if !slots.iter().any(|v| v.slot == *slot) && wanted(evs) {
             out.push(build(
-                of(slot),
+                evs,
                 cx,
                 categories,
                 &cx.subject,
@@ -530,32 +541,26 @@ fn day(
     out
 }
 
-/// The slots of `subject_no`'s visits on `date` that have recorded events.
-fn recorded_slots(
-    events: &BTreeMap<String, Vec<Ev>>,
-    slots_of: &BTreeMap<String, (i64, String)>,
-    subject_no: i64,
-) -> Vec<String> {
-    let mut out: Vec<String> = events
-        .keys()
-        .filter_map(|v| slots_of.get(v))
-        .filter(|(no, _)| *no == subject_no)
-        .map(|(_, slot)| slot.clone())
-        .collect();
-    out.sort();
-    out.dedup();
-    out
+/// Who a visit was handed or assigned to last, from its events (oldest first).
+fn assignee(events: &[Ev]) -> Option<&str> {
+    events
+        .iter()
+        .rev()
+        .find(|e| e.kind == "handover" || e.kind == "assigned")
+        .and_then(|e| e.to_user.as_deref())
 }
 
-/// Which subject and slot each visit with events on `date` is.
-fn slots_on(c: &Connection, date: NaiveDate) -> Result<BTreeMap<String, (i64, String)>> {
+/// The slots with recorded events on `date`, by subject (visits the plan may no longer have).
+fn slots_on(c: &Connection, date: NaiveDate) -> Result<BTreeMap<i64, Vec<String>>> {
     let mut stmt = c.prepare_cached(
-        "SELECT DISTINCT visit_id, subject_no, slot FROM visit_event WHERE date = ?1",
+        "SELECT DISTINCT subject_no, slot FROM visit_event WHERE date = ?1 ORDER BY subject_no, slot",
     )?;
-    let rows = stmt.query_map([date.to_string()], |r| {
-        Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))
-    })?;
-    Ok(rows.collect::<std::result::Result<_, _>>()?)
+    let mut out: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    for row in stmt.query_map([date.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))? {
+        let (no, slot) = row?;
+        out.entry(no).or_default().push(slot);
+    }
+    Ok(out)
 }
 
 /// One subject's visits: plans, the visits they generate, and what workers record.
@@ -644,6 +649,7 @@ impl Visits<'_> {
                     &slots,
                     d,
                     now,
+                    None,
                 ));
             }
             Ok(out)
@@ -1018,15 +1024,14 @@ pub(crate) fn visits_between(
             let slots = slots_on(c, date)?;
             let mut out = Vec::new();
             for view in &views {
-                let recorded = recorded_slots(&events, &slots, view.subject_no);
+                let recorded = slots.get(&view.subject_no).map_or(&[][..], Vec::as_slice);
                 let p = plans.get(&view.subject_no).map_or(&[][..], Vec::as_slice);
                 if p.is_empty() && recorded.is_empty() {
                     continue;
                 }
-                out.extend(day(view, categories, p, &events, &recorded, date, now));
-            }
-            if let Some(me) = mine {
-                out.retain(|v| v.assigned_to.as_deref().is_none_or(|to| to == me));
+                out.extend(day(
+                    view, categories, p, &events, &recorded, date, now, mine,
+                ));
             }
             out.sort_by_key(|v| {
                 let open = matches!(v.state.as_str(), "planned" | "arrived" | "conflict");
