@@ -1094,3 +1094,78 @@ fn two_devices_verify_each_other_by_comparing_numbers() {
         assert_eq!(dev.unwrap()["state"], "verified");
     }
 }
+
+/// A home-care worker's day from the CLI: the coordinator sets a client's plan, the worker
+/// sees today's visits, records them (a blood pressure into the client's diary), and the
+/// client's own device has the measurement after sync.
+#[test]
+fn a_home_care_visit_from_the_plan_to_the_clients_diary() {
+    let (server, citizen, nurse) = citizen_and_nurse();
+    let aino = Home::new();
+    aino.enroll(&server, &citizen);
+    let hoitaja = Home::new();
+    hoitaja.enroll(&server, &nurse);
+    hoitaja.json(&["sync"]);
+    let plan = hoitaja.0.path().join("plan.json");
+    std::fs::write(
+        &plan,
+        r#"{"visits": [{"slot": "day", "name": "Päiväkäynti", "days": ["daily"], "from": "00:00", "to": "23:59",
+            "tasks": ["medication", "blood_pressure"]}]}"#,
+    )
+    .unwrap();
+    let (code, e) = hoitaja.json_err(&["serviceplan", "set", &citizen, "/nonexistent.json"]);
+    assert_eq!((code, e["code"].as_str()), (1, Some("io")));
+    std::fs::write(hoitaja.0.path().join("bad.json"), r#"{"visits": [{"slot": "x", "name": "X", "days": ["daily"], "from": "09:00", "to": "08:00", "tasks": ["meal"]}]}"#).unwrap();
+    let bad = hoitaja.0.path().join("bad.json");
+    let (code, e) = hoitaja.json_err(&["serviceplan", "set", &citizen, bad.to_str().unwrap()]);
+    assert_eq!(
+        (code, e["field"].as_str()),
+        (2, Some("plan.visits[0].to")),
+        "{e}"
+    );
+    let set = hoitaja.json(&["serviceplan", "set", &citizen, plan.to_str().unwrap()]);
+    assert_eq!(set["plan"]["plan"]["visits"][0]["slot"], "day");
+    assert_eq!(
+        hoitaja.json(&["serviceplan", "show", &citizen])["versions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let today = hoitaja.json(&["visits", "today"]);
+    let v = &today["visits"][0];
+    assert_eq!(
+        (v["state"].as_str(), v["tasks_left"].as_u64()),
+        (Some("planned"), Some(2))
+    );
+    let id = v["id"].as_str().unwrap().to_owned();
+    let (code, e) = hoitaja.json_err(&["visits", "finish", &id]);
+    assert_eq!((code, e["field"].as_str()), (2, Some("visit")));
+    hoitaja.json(&["visits", "arrive", &id]);
+    hoitaja.json(&["visits", "measure", &id, "bp", "128", "82"]);
+    let (code, e) = hoitaja.json_err(&["visits", "task", &id, "meal", "done"]);
+    assert_eq!((code, e["field"].as_str()), (2, Some("task")));
+    hoitaja.json(&["visits", "task", &id, "blood_pressure", "done"]);
+    hoitaja.json(&[
+        "visits",
+        "task",
+        &id,
+        "medication",
+        "not-done",
+        "--note",
+        "Lääkkeet loppu",
+    ]);
+    let done = hoitaja.json(&["visits", "finish", &id]);
+    assert_eq!(done["visit"]["state"], "finished");
+    assert_eq!(done["visit"]["tasks"][0]["outcome"], "not_done");
+    let text = String::from_utf8(hoitaja.run(&["visits", "show", &id]).stdout).unwrap();
+    assert!(
+        text.contains("finished") && text.contains("Lääkkeet loppu"),
+        "{text}"
+    );
+    hoitaja.json(&["sync"]);
+    aino.json(&["sync"]);
+    let bp = aino.json(&["diary", "list", "--kind", "blood_pressure"]);
+    assert_eq!(bp["entries"][0]["author"], nurse.as_str(), "{bp}");
+}

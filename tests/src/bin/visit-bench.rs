@@ -84,15 +84,14 @@ fn main() {
             x.arrive(&v.id).unwrap();
             for t in &v.tasks {
                 if t.code == "blood_pressure" {
-                    let e = NewEntry::new(EntryData::BloodPressure(
-                        polku_core::diary::BloodPressure {
+                    let e =
+                        NewEntry::new(EntryData::BloodPressure(polku_core::diary::BloodPressure {
                             systolic: 131,
                             diastolic: 84,
                             pulse: Some(68),
                             arm: None,
                             series: None,
-                        },
-                    ));
+                        }));
                     x.measure(&v.id, e).unwrap();
                 }
                 x.task(&v.id, &t.code, "done", None).unwrap();
