@@ -144,6 +144,14 @@ impl PolkuClient {
         })
     }
 
+    /// Home-care and outreach visits: service plans, a worker's day, what is recorded at the
+    /// door.
+    pub fn visits(&self) -> Arc<crate::visits::VisitsClient> {
+        Arc::new(crate::visits::VisitsClient {
+            inner: self.inner.clone(),
+        })
+    }
+
     /// Client details, merged per field across devices.
     pub fn details(&self) -> Arc<crate::sync::DetailsClient> {
         Arc::new(crate::sync::DetailsClient {

@@ -8,6 +8,7 @@ mod error;
 mod messaging;
 mod safety;
 mod sync;
+mod visits;
 
 pub use client::*;
 pub use convert::*;
@@ -15,5 +16,6 @@ pub use error::{ImportProblem, PolkuError};
 pub use messaging::*;
 pub use safety::*;
 pub use sync::*;
+pub use visits::*;
 
 uniffi::setup_scaffolding!();

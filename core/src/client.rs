@@ -245,10 +245,14 @@ impl Polku {
         crate::visits::visits_between(&self.cx, &self.visit_tasks, from, days, mine)
     }
 
+    /// Today's date in the device's time zone (by its clock).
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.cx.clock.now().with_timezone(&self.cx.tz).date_naive()
+    }
+
     /// The view of the client whose visit `visit_id` is (a visit id names its client).
     pub fn for_visit(&self, visit_id: &str) -> Result<Polku> {
-        let today = self.cx.clock.now().with_timezone(&self.cx.tz).date_naive();
-        match crate::visits::locate(&self.cx, visit_id, today)? {
+        match crate::visits::locate(&self.cx, visit_id, self.today())? {
             Some((subject, no)) => Ok(self.view_of(subject, no)),
             None => Err(crate::error::Error::NotFound {
                 what: "visit",
