@@ -221,12 +221,15 @@ fn events_on(c: &Connection, date: NaiveDate) -> Result<BTreeMap<String, Vec<Ev>
     Ok(out)
 }
 
+/// Events by visit id, each visit's oldest first.
+type ByVisit = BTreeMap<String, Vec<Ev>>;
+
 /// One subject's events on `date`, by visit, and the slots they name.
 fn subject_events_on(
     c: &Connection,
     subject_no: i64,
     date: NaiveDate,
-) -> Result<(BTreeMap<String, Vec<Ev>>, Vec<String>)> {
+) -> Result<(ByVisit, Vec<String>)> {
     let mut stmt = c.prepare_cached(&format!(
         "SELECT {EVENT_COLUMNS}, slot FROM visit_event WHERE subject_no = ?1 AND date = ?2 ORDER BY hlc, id"
     ))?;
@@ -1029,9 +1032,7 @@ pub(crate) fn visits_between(
                 if p.is_empty() && recorded.is_empty() {
                     continue;
                 }
-                out.extend(day(
-                    view, categories, p, &events, &recorded, date, now, mine,
-                ));
+                out.extend(day(view, categories, p, &events, recorded, date, now, mine));
             }
             out.sort_by_key(|v| {
                 let open = matches!(v.state.as_str(), "planned" | "arrived" | "conflict");
