@@ -851,6 +851,8 @@ pub struct CaseloadEntry {
     /// urgent flag to contact them).
     pub conversation: Option<String>,
     pub unread_messages: u32,
+    /// Urgent concerns workers raised at this person's visits in the last week.
+    pub visit_concerns: u32,
 }
 
 pub(crate) fn caseload_entry(
@@ -873,6 +875,7 @@ pub(crate) fn caseload_entry(
             .collect(),
         conversation: c.conversation,
         unread_messages: c.unread_messages,
+        visit_concerns: c.visit_concerns,
     }
 }
 

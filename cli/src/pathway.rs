@@ -254,6 +254,12 @@ pub(crate) fn print_caseload(all: &[polku_core::pathway::ClientSummary], lang: L
             ),
             None => println!("{mark} {}  (no pathway)", c.subject),
         }
+        if c.visit_concerns > 0 {
+            println!(
+                "        URGENT: {} concern(s) raised at visits this week (`polku visits today`)",
+                c.visit_concerns
+            );
+        }
         if c.unread_messages > 0 {
             println!(
                 "        {} unread message(s): polku messages read {}",

@@ -203,7 +203,9 @@ impl Polku {
             .into_iter()
             .map(|c| (c.id, c.unread))
             .collect();
-        crate::pathway::caseload(&self.cx, &self.registry, &inbox)
+        let week_ago = self.cx.clock.now().timestamp_millis() - 7 * 86_400_000;
+        let concerns = crate::visits::concerns_since(&self.cx, week_ago)?;
+        crate::pathway::caseload(&self.cx, &self.registry, &inbox, &concerns)
     }
 
     /// This subject's service plan and visits (a home-care or outreach worker's device).

@@ -301,6 +301,28 @@ fn two_workers_three_days_offline_lose_nothing_and_the_double_visit_is_one_confl
         "finished"
     );
     assert_eq!(b.polku.sync().status().unwrap().conflicts, 0);
+
+    // An urgent concern raised at a visit puts the client first in the care team's caseload and
+    // the visit first in the day's list, on the other worker's device too.
+    let worried = visits_of(&a, days[2])
+        .into_iter()
+        .find(|v| v.subject == clients[6])
+        .unwrap();
+    a.polku
+        .for_visit(&worried.id)
+        .unwrap()
+        .visits()
+        .concern(&worried.id, "Kaatunut yöllä, mustelma otsassa.")
+        .unwrap();
+    a.sync().unwrap();
+    b.sync().unwrap();
+    let caseload = b.polku.caseload().unwrap();
+    assert_eq!(
+        (caseload[0].subject.as_str(), caseload[0].visit_concerns),
+        (clients[6].as_str(), 1)
+    );
+    assert!(caseload[1..].iter().all(|c| c.visit_concerns == 0));
+    assert_eq!(visits_of(&b, days[2])[0].id, worried.id);
 }
 
 fn clock_now(c: &FixedClock) -> chrono::DateTime<Utc> {

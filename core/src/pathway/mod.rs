@@ -744,6 +744,7 @@ impl ClientSummary {
             safety_flags,
             conversation: None,
             unread_messages: 0,
+            visit_concerns: 0,
         }
     }
 
@@ -778,6 +779,7 @@ impl ClientSummary {
             enrollment: Some(e),
             conversation: None,
             unread_messages: 0,
+            visit_concerns: 0,
         }
     }
 }
@@ -803,12 +805,16 @@ pub struct ClientSummary {
     pub conversation: Option<String>,
     /// Their messages this user has not read.
     pub unread_messages: u32,
+    /// Urgent concerns workers raised at their visits in the last week (docs/visits.md).
+    pub visit_concerns: u32,
 }
 
 impl ClientSummary {
     /// Whether anything urgent waits: an open safety flag or an urgent pathway flag.
     pub fn urgent(&self) -> bool {
-        !self.safety_flags.is_empty() || self.flags.iter().any(|f| f.urgent)
+        !self.safety_flags.is_empty()
+            || self.flags.iter().any(|f| f.urgent)
+            || self.visit_concerns > 0
     }
 }
 
@@ -816,11 +822,13 @@ impl ClientSummary {
 /// who is stuck, overdue, flagged or waiting for an answer. People with unacknowledged safety
 /// flags first (also those on no pathway), then urgent pathway flags, then overdue steps, then
 /// unread messages, then the rest. `inbox`: this device's conversations and their unread counts
-/// (from messaging, which the root object asks: the pathway domain does not read messages).
+/// (from messaging, which the root object asks: the pathway domain does not read messages);
+/// `concerns`: urgent concerns raised at visits, per person (from visits, likewise).
 pub(crate) fn caseload(
     cx: &Context,
     registry: &Registry,
     inbox: &std::collections::BTreeMap<String, u32>,
+    concerns: &std::collections::BTreeMap<String, u32>,
 ) -> Result<Vec<ClientSummary>> {
     let mut open_flags = crate::safety::open_by_subject(&cx.store)?;
     let subjects: Vec<(String, i64)> = cx.store.read(|c| {
@@ -872,6 +880,7 @@ pub(crate) fn caseload(
                 enrollment: Some(p.enrollment),
                 conversation: None,
                 unread_messages: 0,
+                visit_concerns: 0,
             });
         }
     }
@@ -887,11 +896,17 @@ pub(crate) fn caseload(
             out.push(ClientSummary::messages_only(conversation.clone()));
         }
     }
+    for (subject, n) in concerns {
+        if *n > 0 && !out.iter().any(|c| c.subject == *subject) {
+            out.push(ClientSummary::messages_only(subject.clone()));
+        }
+    }
     for c in out.iter_mut() {
         if let Some(n) = inbox.get(&c.subject) {
             c.conversation = Some(c.subject.clone());
             c.unread_messages = *n;
         }
+        c.visit_concerns = concerns.get(&c.subject).copied().unwrap_or(0);
     }
     out.sort_by_key(|c| {
         (

@@ -1050,6 +1050,18 @@ pub(crate) fn visits_between(
     })
 }
 
+/// Urgent concerns raised at visits since `since_ms`, per subject (for the caseload).
+pub(crate) fn concerns_since(cx: &Context, since_ms: i64) -> Result<BTreeMap<String, u32>> {
+    cx.store.read(|c| {
+        let mut stmt = c.prepare_cached(
+            "SELECT s.id, count(*) FROM visit_event e JOIN subject s ON s.no = e.subject_no
+             WHERE e.kind = 'concern' AND e.at_ms >= ?1 GROUP BY s.id",
+        )?;
+        let rows = stmt.query_map([since_ms], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    })
+}
+
 /// The subject whose visit `id` is, among those on this device (recorded work first, else the
 /// plans' visits within two weeks of `today`).
 pub(crate) fn locate(cx: &Context, id: &str, today: NaiveDate) -> Result<Option<(String, i64)>> {
