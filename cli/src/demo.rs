@@ -361,6 +361,17 @@ pub fn run(a: &DemoArgs, tz: Tz, json_out: bool) -> Result<(), Error> {
         "The server's database, opened with its key, holds the text of neither message ({} rows with it).",
         synced.messages.server_rows_with_text
     );
+    let hc = &synced.home_care;
+    println!(
+        "\nHome care: the nurse's morning round, recorded without a connection and synced once: {} visits finished, {} client not at home.",
+        hc.finished, hc.not_at_home
+    );
+    for (who, state) in &hc.visits {
+        println!("  {who}: {}", state.replace('_', " "));
+    }
+    if let Some(bp) = &hc.blood_pressure_on_phone {
+        println!("The blood pressure taken at Aino's visit ({bp}) is in her own diary on her phone, recorded by the nurse.");
+    }
     match &a.keep {
         Some(dir) => println!("\nThe profile is kept: polku --home {} --passphrase-env VAR diary list   (with VAR=demo)", dir.display()),
         None => println!("\n(The demo profile was temporary and has been removed; use --keep DIR to keep it.)"),
@@ -396,6 +407,7 @@ struct SyncDemo {
     acknowledged_by: String,
     phone_open_flags_after: usize,
     messages: MessagesDemo,
+    home_care: HomeCareDemo,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -533,6 +545,7 @@ fn sync_demo(
         .find(|m| m.id == asked.id)
         .map(|m| m.state.clone())
         .unwrap_or_default();
+    let home_care = home_care_morning(&rt, &storage, &nurse, &citizen, &phone, &device, tz)?;
     let _ = stop.send(());
     let server_rows_with_text = rows_containing(
         &home.join("server").join("polku-server.db"),
@@ -562,6 +575,130 @@ fn sync_demo(
             server_rows_with_text,
             server_rows_with_user_name,
         },
+        home_care,
+    })
+}
+
+/// A home-care visit plan the nurse gives Aino and four neighbours (docs/visits.md).
+const MORNING_PLAN: &str = r#"{"visits": [{"slot": "morning", "name": "Morning visit", "days": ["daily"],
+    "from": "07:00", "to": "10:00", "tasks": ["medication", "blood_pressure", "meal"]}]}"#;
+
+#[derive(Debug, serde::Serialize)]
+struct HomeCareDemo {
+    /// Each client's morning visit as the nurse's device shows it after the round.
+    visits: Vec<(String, String)>,
+    finished: usize,
+    not_at_home: usize,
+    /// The blood pressure taken at Aino's visit, as her own phone shows it after sync.
+    blood_pressure_on_phone: Option<String>,
+    blood_pressure_author: Option<String>,
+}
+
+/// 8. A home-care worker's morning: a morning visit planned for Aino and four neighbours, done
+/// without a connection (one neighbour is not at home), then one sync; the blood pressure taken
+/// at Aino's visit is in her own diary on her phone.
+fn home_care_morning(
+    rt: &tokio::runtime::Runtime,
+    storage: &polku_server::SqliteStorage,
+    nurse: &str,
+    citizen: &str,
+    phone: &polku_core::Polku,
+    device: &polku_core::Polku,
+    tz: Tz,
+) -> Result<HomeCareDemo, Error> {
+    use polku_server::{Role, Storage};
+    let server_err = |e: polku_server::ApiError| Error::Storage(format!("demo server: {e}"));
+    let mut clients = vec![citizen.to_owned()];
+    for i in 1..=4 {
+        let id = storage
+            .create_user(Role::Citizen, &format!("Client {i} (demo)"))
+            .map_err(server_err)?
+            .id;
+        storage.assign(nurse, &id).map_err(server_err)?;
+        clients.push(id);
+    }
+    let today = Utc::now().with_timezone(&tz).date_naive();
+    for c in &clients {
+        device
+            .for_subject(c)?
+            .visits()
+            .set_plan(MORNING_PLAN, today)?;
+    }
+    // Out of coverage from here until the sync.
+    let mut names = Vec::new();
+    for v in device.visits_on(today)? {
+        let client = device.for_visit(&v.id)?;
+        let x = client.visits();
+        let name = if v.subject == citizen {
+            "Aino".to_owned()
+        } else {
+            format!(
+                "Client {}",
+                clients.iter().position(|c| *c == v.subject).unwrap_or(0)
+            )
+        };
+        if name == "Client 3" {
+            x.not_done(
+                &v.id,
+                "not_at_home",
+                Some("No answer at the door; called her daughter."),
+            )?;
+        } else {
+            x.arrive(&v.id)?;
+            if v.subject == citizen {
+                x.measure(
+                    &v.id,
+                    NewEntry::new(EntryData::BloodPressure(BloodPressure {
+                        systolic: 142,
+                        diastolic: 88,
+                        pulse: Some(72),
+                        arm: None,
+                        series: None,
+                    })),
+                )?;
+            }
+            for t in &v.tasks {
+                x.task(&v.id, &t.code, "done", None)?;
+            }
+            x.finish(&v.id)?;
+        }
+        names.push((v.subject.clone(), name));
+    }
+    rt.block_on(device.sync().sync(None))?;
+    rt.block_on(phone.sync().sync(None))?;
+    let after = device.visits_on(today)?;
+    let bp = phone
+        .diary()
+        .list_all(EntryQuery {
+            kinds: vec![EntryKind::BloodPressure],
+            ..Default::default()
+        })?
+        .into_iter()
+        .filter(|e| e.author == nurse)
+        .max_by_key(|e| e.at);
+    let mut visits: Vec<(String, String)> = after
+        .iter()
+        .map(|v| {
+            let name = names
+                .iter()
+                .find(|(s, _)| *s == v.subject)
+                .map_or_else(|| v.subject.clone(), |(_, n)| n.clone());
+            (name, v.state.clone())
+        })
+        .collect();
+    visits.sort();
+    Ok(HomeCareDemo {
+        visits,
+        finished: after.iter().filter(|v| v.state == "finished").count(),
+        not_at_home: after
+            .iter()
+            .filter(|v| v.not_done_reason.as_deref() == Some("not_at_home"))
+            .count(),
+        blood_pressure_on_phone: bp.as_ref().and_then(|e| match &e.data {
+            EntryData::BloodPressure(b) => Some(format!("{}/{} mmHg", b.systolic, b.diastolic)),
+            _ => None,
+        }),
+        blood_pressure_author: bp.map(|e| e.author),
     })
 }
 

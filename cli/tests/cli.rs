@@ -448,6 +448,17 @@ fn demo_runs_and_reports() {
     assert_eq!(m["conversation"][1]["state"], "received");
     assert_eq!(m["server_rows_with_text"], 0);
     assert!(m["server_rows_with_user_name"].as_u64().unwrap() >= 1);
+    // Home care: four visits finished offline, one client not at home, and the blood pressure
+    // taken at Aino's visit on her phone after sync, authored by the nurse.
+    let hc = &v["sync"]["home_care"];
+    assert_eq!(
+        (hc["finished"].as_u64(), hc["not_at_home"].as_u64()),
+        (Some(4), Some(1))
+    );
+    assert_eq!(hc["blood_pressure_on_phone"], "142/88 mmHg");
+    assert!(hc["blood_pressure_author"]
+        .as_str()
+        .is_some_and(|a| !a.is_empty()));
     // The kept profile opens with the documented passphrase.
     let list = Command::new(env!("CARGO_BIN_EXE_polku"))
         .args(["--json", "--home"])
