@@ -105,6 +105,9 @@ pub enum Command {
     /// A client's service plan: the visits they get and the tasks of each.
     #[command(subcommand)]
     Serviceplan(ServiceplanCmd),
+    /// A school nurse's contacts with students: questionnaires given, follow-ups, referrals.
+    #[command(subcommand)]
+    Outreach(OutreachCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -176,6 +179,37 @@ pub enum VisitsCmd {
     },
     /// The county's task categories.
     Tasks,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OutreachCmd {
+    /// Record a contact with a student now.
+    Contact {
+        student: String,
+        /// individual, group or with_guardian
+        #[arg(long)]
+        kind: String,
+        /// Where (a school, the health office, a home visit).
+        #[arg(long)]
+        setting: Option<String>,
+        #[arg(long)]
+        note: Option<String>,
+        /// A questionnaire response given at the contact (repeat for several).
+        #[arg(long = "questionnaire")]
+        questionnaires: Vec<String>,
+        /// YYYY-MM-DD
+        #[arg(long)]
+        follow_up: Option<String>,
+        #[arg(long)]
+        referral: Option<String>,
+    },
+    /// A student's contacts, newest first.
+    List { student: String },
+    /// Students whose follow-up is due by --until (today).
+    FollowUps {
+        #[arg(long)]
+        until: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -255,6 +255,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         Command::Messages(cmd) => messages::run(&open(cli, tz)?, cmd, cli.json, tz),
         Command::Visits(cmd) => visits::run(&open_profile(cli, tz)?, cmd, cli.json, tz),
         Command::Serviceplan(cmd) => visits::plan(&open_profile(cli, tz)?, cmd, cli.json, tz),
+        Command::Outreach(cmd) => visits::outreach(&open_profile(cli, tz)?, cmd, cli.json, tz),
         Command::Import(ImportCmd::Cgm { file, format }) => {
             let p = open(cli, tz)?;
             let format = format.map(|f| match f {

@@ -7,7 +7,7 @@ use polku_core::visits::Visit;
 use polku_core::{Error, Polku};
 use serde_json::json;
 
-use crate::args::{ServiceplanCmd, VisitsCmd};
+use crate::args::{OutreachCmd, ServiceplanCmd, VisitsCmd};
 use crate::output::print_value;
 
 fn date_arg(field: &str, s: Option<&str>, tz: Tz) -> Result<NaiveDate, Error> {
@@ -256,4 +256,84 @@ pub(crate) fn plan(p: &Polku, cmd: &ServiceplanCmd, json: bool, tz: Tz) -> Resul
             Ok(())
         }
     }
+}
+
+pub(crate) fn outreach(p: &Polku, cmd: &OutreachCmd, json: bool, tz: Tz) -> Result<(), Error> {
+    let print = |list: &[polku_core::visits::Contact]| {
+        if json {
+            print_value(&json!({ "contacts": list }));
+        } else if list.is_empty() {
+            println!("No contacts.");
+        } else {
+            for c in list {
+                let when = tz
+                    .timestamp_millis_opt(c.at_ms)
+                    .single()
+                    .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                    .unwrap_or_default();
+                println!(
+                    "{when}  {}  {}{}{}{}",
+                    c.subject,
+                    c.kind.replace('_', " "),
+                    c.setting
+                        .as_deref()
+                        .map(|s| format!(" at {s}"))
+                        .unwrap_or_default(),
+                    c.follow_up
+                        .map(|d| format!(", follow-up {d}"))
+                        .unwrap_or_default(),
+                    c.referral
+                        .as_deref()
+                        .map(|r| format!(", referred: {r}"))
+                        .unwrap_or_default(),
+                );
+                if let Some(n) = &c.note {
+                    println!("    {n}");
+                }
+                if !c.questionnaires.is_empty() {
+                    println!("    questionnaires: {}", c.questionnaires.join(", "));
+                }
+            }
+        }
+    };
+    match cmd {
+        OutreachCmd::Contact {
+            student,
+            kind,
+            setting,
+            note,
+            questionnaires,
+            follow_up,
+            referral,
+        } => {
+            let follow_up = follow_up
+                .as_deref()
+                .map(|d| polku_core::visits::parse_date("follow_up", d))
+                .transpose()?;
+            let c = p
+                .for_subject(student)?
+                .outreach()
+                .record(polku_core::visits::NewContact {
+                    kind: kind.replace('-', "_"),
+                    setting: setting.clone(),
+                    note: note.clone(),
+                    questionnaires: questionnaires.clone(),
+                    follow_up,
+                    referral: referral.clone(),
+                })?;
+            if json {
+                print_value(&json!({ "contact": c }));
+            } else {
+                println!(
+                    "Recorded contact {} with {student}; shared with the next `polku sync`.",
+                    c.id
+                );
+            }
+        }
+        OutreachCmd::List { student } => print(&p.for_subject(student)?.outreach().contacts()?),
+        OutreachCmd::FollowUps { until } => {
+            print(&p.follow_ups(date_arg("until", until.as_deref(), tz)?)?)
+        }
+    }
+    Ok(())
 }

@@ -216,6 +216,16 @@ impl Polku {
         }
     }
 
+    /// This student's outreach contacts (a school nurse's device).
+    pub fn outreach(&self) -> crate::visits::Outreach<'_> {
+        crate::visits::Outreach { cx: &self.cx }
+    }
+
+    /// Students on this device whose latest contact's follow-up is due by `until`.
+    pub fn follow_ups(&self, until: chrono::NaiveDate) -> Result<Vec<crate::visits::Contact>> {
+        crate::visits::follow_ups(&self.cx, until)
+    }
+
     /// The county's task categories of visits.
     pub fn visit_tasks(&self) -> &crate::visits::TaskCategories {
         &self.visit_tasks
@@ -382,6 +392,7 @@ pub fn builtin_kinds() -> Registry {
         &crate::safety::ACKS,
         &crate::visits::VISIT_PLANS,
         &crate::visits::VISIT_EVENTS,
+        &crate::visits::CONTACTS,
     ])
 }
 

@@ -263,6 +263,30 @@ pub static VISIT_EVENT: KindSpec = KindSpec {
     check: Some(visit_event),
 };
 
+/// A school nurse's (or another outreach worker's) contact with a student (issue 11): the
+/// questionnaires given name their responses; a follow-up date and a referral may follow.
+pub static OUTREACH_CONTACT: KindSpec = KindSpec {
+    name: "outreach.contact",
+    schema_version: 1,
+    id_field: "id",
+    fields: &[
+        req("id", Ty::Id),
+        req("kind", CODE),
+        opt("setting", Ty::Text(100)),
+        opt("note", Ty::Text(validate::NOTE_MAX_CHARS)),
+        opt("questionnaires", Ty::Text(2000)),
+        opt("follow_up", Ty::Text(10)),
+        opt("referral", Ty::Text(validate::REASON_MAX_CHARS)),
+        req("at_ms", Ty::Time),
+        req("utc_offset_s", Ty::Offset),
+        AUTHOR,
+        req("hlc", Ty::Hlc),
+    ],
+    care_team_only: true,
+    belongs_to: None,
+    check: Some(outreach_contact),
+};
+
 /// Every kind this build knows.
 pub static KNOWN: &[&KindSpec] = &[
     &ENTRY_VERSION,
@@ -273,6 +297,7 @@ pub static KNOWN: &[&KindSpec] = &[
     &SAFETY_ACK,
     &VISIT_PLAN,
     &VISIT_EVENT,
+    &OUTREACH_CONTACT,
 ];
 
 pub fn known(name: &str) -> Option<&'static KindSpec> {
@@ -528,6 +553,22 @@ fn visit_event(obj: &Map<String, Value>) -> Result<(), FieldError> {
         "resolved" => needs("resolves"),
         _ => Ok(()),
     }
+}
+
+fn outreach_contact(obj: &Map<String, Value>) -> Result<(), FieldError> {
+    let text = |f: &str| obj.get(f).and_then(Value::as_str);
+    let kind = text("kind").unwrap_or("");
+    if !crate::visit::CONTACT_KINDS.contains(&kind) {
+        return Err(FieldError::new(
+            "kind",
+            kind,
+            crate::visit::CONTACT_KINDS.join(", "),
+        ));
+    }
+    if let Some(d) = text("follow_up") {
+        crate::visit::date("follow_up", d)?;
+    }
+    Ok(())
 }
 
 fn entry_data(obj: &Map<String, Value>) -> Result<(), FieldError> {

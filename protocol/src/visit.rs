@@ -199,6 +199,9 @@ pub const EVENT_KINDS: &[&str] = &[
     "measured", "resolved",
 ];
 
+/// What an outreach contact with a student was.
+pub const CONTACT_KINDS: &[&str] = &["individual", "group", "with_guardian"];
+
 /// How a task went.
 pub const OUTCOMES: &[&str] = &["done", "not_done", "done_differently"];
 

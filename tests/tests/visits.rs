@@ -400,3 +400,152 @@ fn bad_input_gets_a_typed_error_naming_the_field() {
     let r = phone.sync().unwrap();
     assert_eq!(r.quarantined, 1, "{r:?}");
 }
+
+/// A school nurse's contacts with a student and a home-care worker's visits of an older client
+/// never reach each other's devices: each sees only the people assigned to them. A student's
+/// questionnaire given at a contact is named by it, and the follow-up is listed when due.
+#[test]
+fn outreach_and_home_care_records_stay_with_the_workers_assigned() {
+    use polku_core::questionnaire::{InstrumentId, Lang};
+    use polku_core::visits::NewContact;
+    let server = TestServer::start();
+    let school_nurse = server.user(Role::Outreach, "Kouluterveydenhoitaja");
+    let home_care = server.user(Role::Professional, "Kotihoitaja");
+    let student = server.user(Role::Citizen, "Oppilas");
+    let elder = server.user(Role::Citizen, "Vanhus");
+    server.storage.assign(&school_nurse, &student).unwrap();
+    server.storage.assign(&home_care, &elder).unwrap();
+    let nurse_dev = Device::enrolled(&server.url(), &server.code(&school_nurse));
+    let home_dev = Device::enrolled(&server.url(), &server.code(&home_care));
+    let today = Utc::now()
+        .with_timezone(&chrono_tz::Europe::Helsinki)
+        .date_naive();
+
+    // The school nurse meets the student with a PHQ-9 and sets a follow-up.
+    let s = nurse_dev.polku.for_subject(&student).unwrap();
+    let phq = s
+        .questionnaires()
+        .answer(
+            InstrumentId::Phq9,
+            Lang::Fi,
+            &[1, 2, 1, 1, 0, 1, 1, 0, 0],
+            None,
+        )
+        .unwrap();
+    let bad = s.outreach().record(NewContact {
+        kind: "chat".into(),
+        ..Default::default()
+    });
+    assert!(bad.unwrap_err().to_string().contains("with_guardian"));
+    let bad = s.outreach().record(NewContact {
+        kind: "individual".into(),
+        questionnaires: vec![uuid::Uuid::new_v4().to_string()],
+        ..Default::default()
+    });
+    assert!(bad
+        .unwrap_err()
+        .to_string()
+        .contains("invalid questionnaire"));
+    let bad = s.outreach().record(NewContact {
+        kind: "individual".into(),
+        follow_up: Some(today - Duration::days(1)),
+        ..Default::default()
+    });
+    assert!(bad.unwrap_err().to_string().contains("invalid follow_up"));
+    s.outreach()
+        .record(NewContact {
+            kind: "individual".into(),
+            setting: Some("Koulu".into()),
+            note: Some("Väsymystä, nukkuu huonosti.".into()),
+            questionnaires: vec![phq.id.to_string()],
+            follow_up: Some(today + Duration::days(7)),
+            referral: None,
+        })
+        .unwrap();
+    assert_eq!(
+        nurse_dev
+            .polku
+            .follow_ups(today + Duration::days(7))
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(nurse_dev.polku.follow_ups(today).unwrap().is_empty());
+    // The home-care worker visits the older client.
+    let e = home_dev.polku.for_subject(&elder).unwrap();
+    e.visits().set_plan(PLAN, today).unwrap();
+    let v = e.visits().schedule(today, 1).unwrap().remove(0);
+    e.visits().arrive(&v.id).unwrap();
+    e.visits().note(&v.id, "Kotona kaikki hyvin.").unwrap();
+    for d in [&nurse_dev, &home_dev, &nurse_dev, &home_dev] {
+        d.sync().unwrap();
+    }
+    // Each device holds only its own people's records.
+    assert_eq!(
+        nurse_dev
+            .polku
+            .subjects()
+            .unwrap()
+            .iter()
+            .filter(|x| **x == elder)
+            .count(),
+        0
+    );
+    assert_eq!(
+        home_dev
+            .polku
+            .subjects()
+            .unwrap()
+            .iter()
+            .filter(|x| **x == student)
+            .count(),
+        0
+    );
+    assert!(nurse_dev.polku.visits_on(today).unwrap().is_empty());
+    assert_eq!(home_dev.polku.visits_on(today).unwrap().len(), 2);
+    let count = |d: &Device, table: &str| -> i64 {
+        let c = rusqlite::Connection::open(d.path()).unwrap();
+        c.execute_batch(&format!("PRAGMA key = \"x'{}'\";", "09".repeat(32)))
+            .unwrap();
+        c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(
+        (
+            count(&home_dev, "outreach_contact"),
+            count(&nurse_dev, "outreach_contact")
+        ),
+        (0, 1)
+    );
+    assert_eq!(
+        (
+            count(&nurse_dev, "visit_event"),
+            count(&home_dev, "visit_event")
+        ),
+        (0, 2)
+    );
+    // A second device of the school nurse gets the contact with its questionnaire.
+    let nurse2 = Device::enrolled(&server.url(), &server.code(&school_nurse));
+    nurse2.sync().unwrap();
+    let got = nurse2
+        .polku
+        .for_subject(&student)
+        .unwrap()
+        .outreach()
+        .contacts()
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].questionnaires, vec![phq.id.to_string()]);
+    assert_eq!(got[0].follow_up, Some(today + Duration::days(7)));
+    // The student's own device cannot write a contact (care team only): quarantined by the server.
+    let phone = Device::enrolled(&server.url(), &server.code(&student));
+    phone
+        .polku
+        .outreach()
+        .record(NewContact {
+            kind: "individual".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(phone.sync().unwrap().quarantined, 1);
+}

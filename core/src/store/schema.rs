@@ -419,6 +419,7 @@ CREATE INDEX verification_in_by_txn ON verification_in (txn, id);
 /// - `visit_plan`: versions of a client's service plan, each from its date on (synced).
 /// - `visit_event`: what workers recorded of a visit (synced, immutable); visits themselves are
 ///   generated from the plan on every device alike, so they are not stored.
+/// - `outreach_contact`: a school nurse's contacts with a student (synced, immutable).
 const V13: &str = r#"
 CREATE TABLE visit_plan (
     id             TEXT PRIMARY KEY NOT NULL,
@@ -453,6 +454,21 @@ CREATE TABLE visit_event (
 CREATE INDEX visit_event_by_visit ON visit_event (visit_id, hlc);
 CREATE INDEX visit_event_by_day ON visit_event (date);
 CREATE INDEX visit_event_by_subject ON visit_event (subject_no, date);
+CREATE TABLE outreach_contact (
+    id             TEXT PRIMARY KEY NOT NULL,
+    subject_no     INTEGER NOT NULL,
+    kind           TEXT NOT NULL,
+    setting        TEXT,
+    note           TEXT,
+    questionnaires TEXT,
+    follow_up      TEXT,
+    referral       TEXT,
+    at_ms          INTEGER NOT NULL,
+    utc_offset_s   INTEGER NOT NULL,
+    author         TEXT NOT NULL,
+    hlc            TEXT NOT NULL
+);
+CREATE INDEX outreach_contact_by_subject ON outreach_contact (subject_no, at_ms);
 "#;
 
 pub fn migrations() -> Migrations<'static> {

@@ -9,7 +9,10 @@
 //! leaving, a task's outcome, notes, a handover. A visit's state is derived from them. An outcome
 //! names the outcomes its writer saw (`base`); two that do not know of each other (two workers
 //! offline) are both kept, as a conflict for a coordinator to review, never last-writer-wins.
+//!
+//! School nurses' contacts with students are in `outreach.rs`.
 
+mod outreach;
 mod tasks;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,6 +24,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use uuid::Uuid;
 
+pub(crate) use outreach::{follow_ups, CONTACTS};
+pub use outreach::{Contact, NewContact, Outreach};
 pub use polku_protocol::visit::{date as parse_date, PlannedVisit, ServicePlan, NOT_DONE_REASONS};
 pub use tasks::{TaskCategories, TaskCategory};
 
