@@ -299,6 +299,13 @@ impl VisitsClient {
         })
     }
 
+    /// A coordinator gives the visit to a worker.
+    pub fn assign(&self, visit_id: String, to_user_id: String) -> Result<Visit> {
+        self.on("visits.assign", &visit_id, |v| {
+            v.assign(&visit_id, &to_user_id)
+        })
+    }
+
     pub fn handover(&self, visit_id: String, to_user_id: String, note: String) -> Result<Visit> {
         self.on("visits.handover", &visit_id, |v| {
             v.handover(&visit_id, &to_user_id, &note)

@@ -158,6 +158,12 @@ pub enum VisitsCmd {
         #[arg(long)]
         note: Option<String>,
     },
+    /// Give the visit to a worker (a coordinator's planning).
+    Assign {
+        visit: String,
+        #[arg(long)]
+        to: String,
+    },
     /// Hand the visit over to a colleague, with a note for them.
     Handover {
         visit: String,

@@ -594,9 +594,9 @@ struct HomeCareDemo {
     blood_pressure_author: Option<String>,
 }
 
-/// 8. A home-care worker's morning: a morning visit planned for Aino and four neighbours, done
-/// without a connection (one neighbour is not at home), then one sync; the blood pressure taken
-/// at Aino's visit is in her own diary on her phone.
+/// Step 8, a home-care worker's morning: a morning visit planned for Aino and four neighbours,
+/// done without a connection (one neighbour is not at home), then one sync; the blood pressure
+/// taken at Aino's visit is in her own diary on her phone.
 fn home_care_morning(
     rt: &tokio::runtime::Runtime,
     storage: &polku_server::SqliteStorage,

@@ -189,6 +189,7 @@ pub(crate) fn run(p: &Polku, cmd: &VisitsCmd, json: bool, tz: Tz) -> Result<(), 
                 .visits()
                 .not_done(visit, reason, note.as_deref())?,
         ),
+        VisitsCmd::Assign { visit, to } => done(p.for_visit(visit)?.visits().assign(visit, to)?),
         VisitsCmd::Handover { visit, to, note } => {
             done(p.for_visit(visit)?.visits().handover(visit, to, note)?)
         }

@@ -222,6 +222,9 @@ pub fn synced_state(db: &Path) -> Vec<String> {
         "SELECT 'd|' || s.id || '|' || d.id || '|' || field || '|' || coalesce(value, '') || '|' || base FROM detail_edit d JOIN subject s ON s.no = d.subject_no",
         "SELECT 'f|' || s.id || '|' || f.id || '|' || rule || '|' || record_id FROM safety_flag f JOIN subject s ON s.no = f.subject_no",
         "SELECT 'a|' || s.id || '|' || a.id || '|' || flag_id || '|' || note || '|' || author FROM safety_ack a JOIN subject s ON s.no = a.subject_no",
+        "SELECT 'sp|' || s.id || '|' || p.id || '|' || effective_from || '|' || plan FROM visit_plan p JOIN subject s ON s.no = p.subject_no",
+        "SELECT 've|' || s.id || '|' || e.id || '|' || visit_id || '|' || kind || '|' || coalesce(task, '') || '|' || coalesce(outcome, '') || '|' || coalesce(base, '') || '|' || author FROM visit_event e JOIN subject s ON s.no = e.subject_no",
+        "SELECT 'oc|' || s.id || '|' || o.id || '|' || kind || '|' || author FROM outreach_contact o JOIN subject s ON s.no = o.subject_no",
     ] {
         let mut stmt = conn.prepare(sql).unwrap();
         let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();

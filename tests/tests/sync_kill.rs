@@ -98,6 +98,101 @@ fn device_killed_during_sync_loses_and_duplicates_nothing() {
     std::fs::remove_dir_all(path.parent().unwrap()).ok();
 }
 
+/// The same for visits: a home-care worker's device killed at seeded moments while it writes
+/// notes of its clients' visits and syncs. Every acknowledged note is on the server once, and
+/// the device and the server hold the same events.
+#[test]
+fn worker_device_killed_during_sync_loses_and_duplicates_no_visit_event() {
+    let initial = seed() ^ 0x7151;
+    let mut s = polku_e2e::Rng::new(initial);
+    let server = TestServer::start();
+    let worker = server.user(Role::Professional, "Kotihoitaja");
+    let clients: Vec<String> = (0..2)
+        .map(|i| server.user(Role::Citizen, &format!("Asiakas {i}")))
+        .collect();
+    let path = {
+        let d = Device::enrolled(&server.url(), &server.code(&worker));
+        for c in &clients {
+            server.storage.assign(&worker, c).unwrap();
+            let today = d.polku.today();
+            d.polku
+                .for_subject(c)
+                .unwrap()
+                .visits()
+                .set_plan(
+                    r#"{"visits": [{"slot": "day", "name": "Käynti", "days": ["daily"], "from": "00:00", "to": "23:59", "tasks": ["meal"]}]}"#,
+                    today,
+                )
+                .unwrap();
+        }
+        d.sync().unwrap();
+        let p = d.path();
+        std::mem::forget(d.dir);
+        p
+    };
+    let mut acked: BTreeSet<String> = BTreeSet::new();
+    for round in 0..6 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sync-node"))
+            .args(["visits", path.to_str().unwrap(), &round.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let kill_after = 10 + (s.next_u64() % 120) as usize;
+        for _ in 0..kill_after {
+            let l = lines
+                .next()
+                .unwrap_or_else(|| panic!("worker stopped early (seed {initial})"))
+                .unwrap();
+            acked.insert(l.strip_prefix("ACK ").unwrap().to_owned());
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let mut d = Device::new();
+    d.polku = polku_core::Polku::open(&path, &polku_e2e::key()).unwrap();
+    assert_eq!(
+        d.polku.store().integrity_check().unwrap(),
+        vec!["ok"],
+        "seed {initial}"
+    );
+    polku_e2e::block_on(d.polku.sync().sync(None)).unwrap();
+    assert_eq!(d.polku.sync().status().unwrap().pending, 0);
+    let notes = |db: &std::path::Path| -> Vec<String> {
+        let c = rusqlite::Connection::open(db).unwrap();
+        c.execute_batch(&format!("PRAGMA key = \"x'{}'\";", "09".repeat(32)))
+            .unwrap();
+        let mut stmt = c
+            .prepare("SELECT note FROM visit_event WHERE kind = 'note' ORDER BY note")
+            .unwrap();
+        let rows: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        rows
+    };
+    let fresh = Device::enrolled(&server.url(), &server.code(&worker));
+    fresh.sync().unwrap();
+    let on_server = notes(&fresh.path());
+    let unique: BTreeSet<String> = on_server.iter().cloned().collect();
+    assert_eq!(
+        unique.len(),
+        on_server.len(),
+        "a visit event was stored twice (seed {initial})"
+    );
+    assert!(
+        acked.is_subset(&unique),
+        "an acknowledged note is missing (seed {initial})"
+    );
+    assert_eq!(
+        notes(&path),
+        on_server,
+        "device and server differ (seed {initial})"
+    );
+    std::fs::remove_dir_all(path.parent().unwrap()).ok();
+}
+
 /// A server data folder with one citizen and two enrollment codes, and a free loopback address
 /// for its process (the same address across restarts, as devices remember it).
 fn server_data(dir: &std::path::Path) -> (std::path::PathBuf, Vec<String>, String, String) {

@@ -394,6 +394,33 @@ fn bad_input_gets_a_typed_error_naming_the_field() {
             .code(),
         "not_found"
     );
+    // A coordinator gives tomorrow's visit to a colleague: it leaves this worker's day.
+    let tomorrow = p
+        .visits()
+        .schedule(today + Duration::days(1), 1)
+        .unwrap()
+        .remove(0);
+    assert!(d
+        .polku
+        .worker_day(tomorrow.date)
+        .unwrap()
+        .iter()
+        .any(|v| v.id == tomorrow.id));
+    p.visits().assign(&tomorrow.id, "colleague").unwrap();
+    assert!(!d
+        .polku
+        .worker_day(tomorrow.date)
+        .unwrap()
+        .iter()
+        .any(|v| v.id == tomorrow.id));
+    assert_eq!(
+        p.visits()
+            .visit(&tomorrow.id)
+            .unwrap()
+            .assigned_to
+            .as_deref(),
+        Some("colleague")
+    );
     // A client's device cannot write visits (care team only): the server refuses the upload.
     let phone = Device::enrolled(&server.url(), &server.code(&stranger));
     phone.polku.visits().set_plan(PLAN, today).unwrap();

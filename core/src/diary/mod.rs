@@ -59,15 +59,9 @@ impl<'a> Diary<'a> {
 
     /// Adds several entries in one transaction: all or none.
     pub fn add_many(&self, news: Vec<NewEntry>) -> Result<Vec<Entry>> {
-        let now = time::stored_precision(self.cx.clock.now());
         let entries = news
             .into_iter()
-            .map(|n| {
-                let at =
-                    time::stored_precision(n.at.unwrap_or_else(|| time::in_zone(now, self.cx.tz)));
-                validate::entry(&n, at, now)?;
-                Ok(self.first_version(at, n.note, n.data, now))
-            })
+            .map(|n| self.checked(n))
             .collect::<Result<Vec<_>>>()?;
         self.cx.store.write(|tx| {
             for e in &entries {
@@ -76,6 +70,15 @@ impl<'a> Diary<'a> {
             Ok(())
         })?;
         Ok(entries)
+    }
+
+    /// A new entry's first version, checked, for the caller to insert ([`insert_version`]) in
+    /// its own transaction (a measurement taken at a visit goes in with the visit's event).
+    pub(crate) fn checked(&self, n: NewEntry) -> Result<Entry> {
+        let now = time::stored_precision(self.cx.clock.now());
+        let at = time::stored_precision(n.at.unwrap_or_else(|| time::in_zone(now, self.cx.tz)));
+        validate::entry(&n, at, now)?;
+        Ok(self.first_version(at, n.note, n.data, now))
     }
 
     pub(crate) fn first_version(

@@ -714,6 +714,18 @@ impl Visits<'_> {
     }
 
     fn record(&self, visit: &Visit, kind: &str, r: Record, base: Vec<String>) -> Result<Visit> {
+        self.record_with(visit, kind, r, base, |_| Ok(()))
+    }
+
+    /// [`Visits::record`], with `also` written in the same transaction.
+    fn record_with(
+        &self,
+        visit: &Visit,
+        kind: &str,
+        r: Record,
+        base: Vec<String>,
+        also: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<()>,
+    ) -> Result<Visit> {
         let id = Uuid::now_v7().to_string();
         let now = self.cx.clock.now();
         let offset = now
@@ -722,6 +734,7 @@ impl Visits<'_> {
             .fix()
             .local_minus_utc();
         self.cx.store.write(|tx| {
+            also(tx)?;
             let hlc = self
                 .cx
                 .hlc
@@ -924,12 +937,35 @@ impl Visits<'_> {
         )
     }
 
+    /// A coordinator gives the visit to `to_user` (it moves into that worker's day).
+    pub fn assign(&self, visit_id: &str, to_user: &str) -> Result<Visit> {
+        let v = self.visit(visit_id)?;
+        Self::closed(&v)?;
+        if to_user.trim().is_empty() || to_user.len() > 100 {
+            return Err(Error::validation(
+                "to",
+                to_user,
+                "a worker's user id (1–100 characters)",
+            ));
+        }
+        self.record(
+            &v,
+            "assigned",
+            Record {
+                to_user: Some(to_user.into()),
+                ..Record::default()
+            },
+            Vec::new(),
+        )
+    }
+
     /// A measurement taken at the visit: it lands in the client's own diary, authored by the
-    /// worker (their analytics and pathway see it), and the visit names it.
+    /// worker (their analytics and pathway see it), and the visit names it; both in one
+    /// transaction.
     pub fn measure(&self, visit_id: &str, entry: crate::diary::NewEntry) -> Result<Visit> {
         let v = self.visit(visit_id)?;
-        let e = crate::diary::Diary { cx: self.cx }.add(entry)?;
-        self.record(
+        let e = crate::diary::Diary { cx: self.cx }.checked(entry)?;
+        self.record_with(
             &v,
             "measured",
             Record {
@@ -937,6 +973,7 @@ impl Visits<'_> {
                 ..Record::default()
             },
             Vec::new(),
+            |tx| crate::diary::insert_version(tx, self.cx, &e, None).map(|_| ()),
         )
     }
 

@@ -2,6 +2,9 @@
 //! `sync-node serve DATA ADDR`: the server on ADDR (prints "ready" once listening).
 //! `sync-node client DB SEED`: writes diary entries to an enrolled profile, printing `ACK <id>`
 //! after each write returned, and syncs every few writes (errors ignored), forever.
+//! `sync-node visits DB SEED`: writes notes of today's visits of the clients on an enrolled
+//! worker's profile, printing `ACK <text>` after each write returned, and syncs every few
+//! writes (errors ignored), forever.
 //! `sync-node sync DB`: one sync of an enrolled profile (prints "synced"); with POLKU_CRASH_AT
 //! set it SIGKILLs itself at that point of messaging instead.
 
@@ -50,6 +53,31 @@ fn main() {
                     }))
                     .unwrap();
                 let _ = writeln!(out, "ACK {}", e.id);
+                let _ = out.flush();
+                if i % 7 == 0 {
+                    let _ = rt.block_on(polku.sync().sync(None));
+                }
+            }
+        }
+        Some("visits") => {
+            let polku = Polku::open(Path::new(&args[2]), &DbKey::from_bytes([9u8; 32])).unwrap();
+            let seed: u64 = args[3].parse().unwrap_or(1);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let visits = polku.visits_on(polku.today()).unwrap();
+            let mut out = std::io::stdout().lock();
+            for i in 0u64.. {
+                let v = &visits[(i as usize) % visits.len()];
+                let text = format!("s{seed} n{i}");
+                polku
+                    .for_visit(&v.id)
+                    .unwrap()
+                    .visits()
+                    .note(&v.id, &text)
+                    .unwrap();
+                let _ = writeln!(out, "ACK {text}");
                 let _ = out.flush();
                 if i % 7 == 0 {
                     let _ = rt.block_on(polku.sync().sync(None));

@@ -109,7 +109,7 @@ fn main() {
     let t = Instant::now();
     let down = other.sync().unwrap();
     let down_s = t.elapsed().as_secs_f64();
-    assert_eq!(up.pushed as u64, pending);
+    assert_eq!(up.pushed, pending);
     println!(
         "after three days offline: {visits} visits, {pending} operations: the worker's one sync {:.2} s ({} requests, {:.2} MB); the colleague's pull {:.2} s ({} operations)",
         up_s,
