@@ -91,6 +91,10 @@ enum Cmd {
         professional: String,
         #[arg(long)]
         subject: String,
+        /// `care` (the whole record and the conversation) or `coordination` (plans and hands out
+        /// the client's visits; reads no clinical record, docs/visits.md).
+        #[arg(long, default_value = "care", value_parser = ["care", "coordination"])]
+        scope: String,
     },
     /// End an assignment; the subject's records leave the worker's devices on their next sync.
     Unassign {
@@ -285,9 +289,17 @@ fn run(cli: Cli) -> Result<(), ApiError> {
         Cmd::Assign {
             professional,
             subject,
+            scope,
         } => {
-            open()?.assign(&professional, &subject)?;
-            print(serde_json::json!({"assigned": true}), "assigned".into());
+            let s = open()?;
+            match scope.as_str() {
+                "coordination" => s.coordinate(&professional, &subject)?,
+                _ => s.assign(&professional, &subject)?,
+            }
+            print(
+                serde_json::json!({"assigned": true, "scope": scope}),
+                format!("assigned ({scope})"),
+            );
         }
         Cmd::Unassign {
             professional,

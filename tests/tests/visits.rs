@@ -576,3 +576,98 @@ fn outreach_and_home_care_records_stay_with_the_workers_assigned() {
         .unwrap();
     assert_eq!(phone.sync().unwrap().quarantined, 1);
 }
+
+/// A coordinator (a professional assigned with the `coordination` scope) plans and hands out a
+/// client's visits and sees whether they happened, but receives no note, task outcome,
+/// measurement or diary of the client, writes nothing clinical, and is in no conversation of
+/// theirs. Their reads are audited like any professional's.
+#[test]
+fn a_coordinator_sees_plans_and_attendance_not_clinical_records() {
+    let server = TestServer::start();
+    let nurse = server.user(Role::Professional, "Kotihoitaja");
+    let coordinator = server.user(Role::Professional, "Koordinaattori");
+    let client = server.user(Role::Citizen, "Asiakas");
+    server.storage.assign(&nurse, &client).unwrap();
+    server.storage.coordinate(&coordinator, &client).unwrap();
+    let n = Device::enrolled(&server.url(), &server.code(&nurse));
+    let c = Device::enrolled(&server.url(), &server.code(&coordinator));
+    let today = Utc::now()
+        .with_timezone(&chrono_tz::Europe::Helsinki)
+        .date_naive();
+    // The coordinator writes the plan and gives today's visit to the nurse.
+    c.sync().unwrap();
+    let cv = c.polku.for_subject(&client).unwrap();
+    cv.visits().set_plan(PLAN, today).unwrap();
+    let morning = cv.visits().schedule(today, 1).unwrap().remove(0);
+    cv.visits().assign(&morning.id, &nurse).unwrap();
+    assert_eq!(c.sync().unwrap().quarantined, 0);
+    // The nurse does the visit, with a note, tasks and a blood pressure; the client writes in
+    // her diary too.
+    n.sync().unwrap();
+    let nv = n.polku.for_visit(&morning.id).unwrap();
+    let x = nv.visits();
+    x.arrive(&morning.id).unwrap();
+    x.note(&morning.id, "Huimausta aamulla.").unwrap();
+    x.measure(
+        &morning.id,
+        NewEntry::new(EntryData::BloodPressure(BloodPressure {
+            systolic: 150,
+            diastolic: 92,
+            pulse: None,
+            arm: None,
+            series: None,
+        })),
+    )
+    .unwrap();
+    x.task(&morning.id, "medication", "done", None).unwrap();
+    x.finish(&morning.id).unwrap();
+    n.sync().unwrap();
+    c.sync().unwrap();
+    // The coordinator's device: the plan, the assignment, arrival and leaving; nothing clinical.
+    let seen = c
+        .polku
+        .for_visit(&morning.id)
+        .unwrap()
+        .visits()
+        .visit(&morning.id)
+        .unwrap();
+    assert_eq!(seen.state, "finished");
+    assert_eq!(seen.assigned_to.as_deref(), Some(nurse.as_str()));
+    assert!(seen.notes.is_empty() && seen.measurements.is_empty());
+    assert!(
+        seen.tasks.iter().all(|t| t.outcome.is_none()),
+        "no task outcomes"
+    );
+    let count = |d: &Device, sql: &str| -> i64 {
+        let db = rusqlite::Connection::open(d.path()).unwrap();
+        db.execute_batch(&format!("PRAGMA key = \"x'{}'\";", "09".repeat(32)))
+            .unwrap();
+        db.query_row(sql, [], |r| r.get(0)).unwrap()
+    };
+    assert_eq!(count(&c, "SELECT count(*) FROM entry_version"), 0);
+    assert_eq!(count(&c, "SELECT count(*) FROM visit_event WHERE kind IN ('note', 'task', 'measured', 'concern')"), 0);
+    assert_eq!(
+        count(
+            &n,
+            "SELECT count(*) FROM visit_event WHERE kind IN ('note', 'task', 'measured')"
+        ),
+        3
+    );
+    // A coordinator cannot write a clinical record: the server refuses it.
+    let next = cv
+        .visits()
+        .schedule(today + Duration::days(1), 1)
+        .unwrap()
+        .remove(0);
+    cv.visits().arrive(&next.id).unwrap();
+    let r = c.sync().unwrap();
+    assert_eq!(r.quarantined, 1, "{r:?}");
+    // No conversation with the client for the coordinator; the nurse has one.
+    assert!(c.polku.messaging().conversations().unwrap().is_empty());
+    assert_eq!(n.polku.messaging().conversations().unwrap().len(), 1);
+    // The coordinator's reads are audited.
+    let audit = server.storage.audit(&client).unwrap();
+    assert!(audit
+        .iter()
+        .any(|a| a.actor_id == coordinator && a.action == "read"));
+}

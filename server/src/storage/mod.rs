@@ -65,6 +65,9 @@ pub trait Storage: Send + Sync + 'static {
     /// A one-time enrollment code for `user_id`, valid for `ttl` (1 s – 7 days).
     fn invite(&self, user_id: &str, ttl: std::time::Duration) -> ApiResult<String>;
     fn assign(&self, professional_id: &str, subject_id: &str) -> ApiResult<()>;
+    /// Makes a professional the coordinator of a citizen's visits: plans and attendance, no
+    /// clinical records, no conversation (docs/visits.md).
+    fn coordinate(&self, professional_id: &str, subject_id: &str) -> ApiResult<()>;
     /// Ends an assignment: the subject leaves the worker's devices on their next sync.
     fn unassign(&self, professional_id: &str, subject_id: &str) -> ApiResult<()>;
     fn revoke_device(&self, device_id: &str) -> ApiResult<()>;

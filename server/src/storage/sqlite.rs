@@ -22,6 +22,7 @@ use crate::error::{ApiError, ApiResult};
 use polku_protocol::keys::{DeviceKeys, KeysClaimResponse, KeysUpload, KeysUploadResponse};
 
 mod attachments;
+mod coordination;
 mod directory;
 mod relay;
 
@@ -225,6 +226,7 @@ fn migrations() -> Migrations<'static> {
         M::up(directory::SCHEMA_V4),
         M::up(relay::SCHEMA_V5),
         M::up(attachments::SCHEMA_V6),
+        M::up(coordination::SCHEMA_V7),
     ])
 }
 
@@ -507,6 +509,7 @@ impl SqliteStorage {
         tx: &Transaction<'_>,
         auth: &DeviceAuth,
         allowed: &[String],
+        coordinated: &[String],
         p: Prepared,
         now: i64,
     ) -> ApiResult<OpResult> {
@@ -602,6 +605,15 @@ impl SqliteStorage {
                 OpStatus::Rejected,
                 "forbidden_kind",
                 format!("only the care team writes {}", op.kind),
+            );
+        }
+        if coordinated.contains(&op.stream)
+            && !coordination::coordinator_writes(&op.kind, &op.payload)
+        {
+            return refuse(
+                OpStatus::Rejected,
+                "forbidden_kind",
+                "a coordinator writes service plans and visit assignments only".into(),
             );
         }
         if !allowed.iter().any(|s| s == &op.stream) {
@@ -732,22 +744,11 @@ impl Storage for SqliteStorage {
     }
 
     fn assign(&self, professional_id: &str, subject_id: &str) -> ApiResult<()> {
-        self.write(|tx| {
-            let p = Self::user(tx, professional_id)?;
-            if !p.role.reads_others() {
-                return Err(ApiError::bad("invalid_role", format!("{} is a {}, not a professional or outreach worker", p.id, p.role.as_str())));
-            }
-            let s = Self::user(tx, subject_id)?;
-            if s.role != Role::Citizen {
-                return Err(ApiError::bad("invalid_role", format!("{} is not a citizen", s.id)));
-            }
-            tx.execute(
-                "INSERT INTO assignment (professional_id, subject_id, since_ms) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (professional_id, subject_id) DO UPDATE SET since_ms = excluded.since_ms, until_ms = NULL",
-                params![professional_id, subject_id, now_ms()],
-            )?;
-            Ok(())
-        })
+        self.assign_scoped(professional_id, subject_id, "care")
+    }
+
+    fn coordinate(&self, professional_id: &str, subject_id: &str) -> ApiResult<()> {
+        self.assign_scoped(professional_id, subject_id, "coordination")
     }
 
     fn unassign(&self, professional_id: &str, subject_id: &str) -> ApiResult<()> {
@@ -998,13 +999,14 @@ impl Storage for SqliteStorage {
         let prepared: Vec<Prepared> = ops.into_iter().map(|op| Prepared::new(op, now)).collect();
         self.write(|tx| {
             let allowed = Self::streams(tx, auth)?;
+            let coordinated = Self::coordinated_streams(tx, auth)?;
             let mut written: Vec<String> = Vec::new();
             let mut out = Vec::with_capacity(prepared.len());
             let mut last_seq = 0;
             for p in prepared {
                 let stream = p.op.stream.clone();
                 let seq = p.op.device_seq;
-                let r = Self::push_one(tx, auth, &allowed, p, now)?;
+                let r = Self::push_one(tx, auth, &allowed, &coordinated, p, now)?;
                 if r.status == OpStatus::Applied {
                     last_seq = last_seq.max(seq);
                     if auth.role.reads_others() && !written.contains(&stream) {
@@ -1035,6 +1037,7 @@ impl Storage for SqliteStorage {
         let restart = req.epoch.as_deref().is_some_and(|e| e != self.epoch);
         self.write(|tx| {
             let allowed = Self::streams(tx, auth)?;
+            let coordinated = Self::coordinated_streams(tx, auth)?;
             let mut used = 0usize;
             let mut pages = Vec::with_capacity(allowed.len());
             for id in &allowed {
@@ -1045,6 +1048,7 @@ impl Storage for SqliteStorage {
                 };
                 let mut ops = Vec::new();
                 let mut more = false;
+                let planning_only = coordinated.contains(id);
                 // The device's own operations are not sent back (it has them), but the cursor
                 // still moves past them.
                 let mut scanned = after;
@@ -1062,6 +1066,10 @@ impl Storage for SqliteStorage {
                             continue;
                         }
                         let payload: String = r.get(6)?;
+                        if planning_only && !coordination::coordinator_reads(&r.get::<_, String>(4)?, &payload) {
+                            scanned = seq;
+                            continue;
+                        }
                         // Always at least one operation per page, so a large one cannot stall a stream.
                         if used + payload.len() > budget && (!ops.is_empty() || used > 0) {
                             more = true;

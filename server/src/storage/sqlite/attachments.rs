@@ -46,7 +46,7 @@ impl SqliteStorage {
             Role::Citizen => auth.user_id == conversation,
             Role::Professional | Role::Outreach => tx
                 .prepare_cached(
-                    "SELECT 1 FROM assignment WHERE professional_id = ?1 AND subject_id = ?2 AND until_ms IS NULL",
+                    "SELECT 1 FROM assignment WHERE professional_id = ?1 AND subject_id = ?2 AND until_ms IS NULL AND scope = 'care'",
                 )?
                 .exists(params![auth.user_id, conversation])?,
             Role::Admin => false,
@@ -104,7 +104,7 @@ impl SqliteStorage {
                     "INSERT INTO attachment_recipient (attachment_id, device_id)
                      SELECT ?1, d.id FROM device d JOIN device_keys k ON k.device_id = d.id
                      WHERE d.revoked_ms IS NULL AND d.id != ?3 AND (d.user_id = ?2 OR d.user_id IN
-                       (SELECT professional_id FROM assignment WHERE subject_id = ?2 AND until_ms IS NULL))",
+                       (SELECT professional_id FROM assignment WHERE subject_id = ?2 AND until_ms IS NULL AND scope = 'care'))",
                 )?
                 .execute(params![id, conversation, auth.device_id])?;
             }

@@ -72,13 +72,14 @@ impl SqliteStorage {
     pub(super) fn partners(c: &Connection, auth: &DeviceAuth) -> ApiResult<Vec<String>> {
         let sql = match auth.role {
             Role::Citizen => {
-                "SELECT ?1 UNION SELECT professional_id FROM assignment WHERE subject_id = ?1 AND until_ms IS NULL"
+                "SELECT ?1 UNION SELECT professional_id FROM assignment WHERE subject_id = ?1 AND until_ms IS NULL AND scope = 'care'"
             }
             Role::Professional | Role::Outreach => {
                 "SELECT ?1
-                 UNION SELECT subject_id FROM assignment WHERE professional_id = ?1 AND until_ms IS NULL
+                 UNION SELECT subject_id FROM assignment WHERE professional_id = ?1 AND until_ms IS NULL AND scope = 'care'
                  UNION SELECT b.professional_id FROM assignment a JOIN assignment b ON b.subject_id = a.subject_id
-                       WHERE a.professional_id = ?1 AND a.until_ms IS NULL AND b.until_ms IS NULL"
+                       WHERE a.professional_id = ?1 AND a.until_ms IS NULL AND b.until_ms IS NULL
+                       AND a.scope = 'care' AND b.scope = 'care'"
             }
             Role::Admin => {
                 return Err(ApiError::Forbidden(
@@ -99,7 +100,8 @@ impl SqliteStorage {
     ) -> ApiResult<Vec<polku_protocol::relay::Conversation>> {
         let citizens = match auth.role {
             Role::Citizen => vec![auth.user_id.clone()],
-            Role::Professional | Role::Outreach => Self::streams(c, auth)?,
+            // A coordinator's clients are not conversations of theirs (docs/visits.md).
+            Role::Professional | Role::Outreach => Self::care_streams(c, auth)?,
             Role::Admin => {
                 return Err(ApiError::Forbidden(
                     "administrators take part in no conversation".into(),
@@ -107,7 +109,7 @@ impl SqliteStorage {
             }
         };
         let mut stmt = c.prepare_cached(
-            "SELECT professional_id FROM assignment WHERE subject_id = ?1 AND until_ms IS NULL ORDER BY professional_id",
+            "SELECT professional_id FROM assignment WHERE subject_id = ?1 AND until_ms IS NULL AND scope = 'care' ORDER BY professional_id",
         )?;
         citizens
             .into_iter()
