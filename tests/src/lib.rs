@@ -170,6 +170,25 @@ impl Device {
         d
     }
 
+    /// [`Device::enrolled`], then opened on `clock` (a test moves it through simulated days).
+    pub fn enrolled_on_clock(
+        url: &str,
+        code: &str,
+        clock: Arc<dyn polku_core::time::Clock>,
+    ) -> Device {
+        let mut d = Device::enrolled(url, code);
+        d.polku = Polku::open_with(
+            &d.path(),
+            &key(),
+            polku_core::OpenOptions {
+                clock,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        d
+    }
+
     pub fn reopen(&mut self) {
         self.polku = Polku::open(&self.path(), &key()).unwrap();
     }
@@ -308,6 +327,16 @@ impl FaultProxy {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// How many requests or replies were faulted so far (a trial with none proved nothing).
+    pub fn injected(&self) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| !l.ends_with("Pass"))
+            .count()
     }
 
     pub fn set_faults(&self, on: bool) {

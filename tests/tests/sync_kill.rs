@@ -37,6 +37,52 @@ fn server_entries(url: &str, code: &str) -> BTreeSet<String> {
     set
 }
 
+/// Runs `sync-node MODE DB ROUND` `rounds` times, each SIGKILLed after a seeded number (10 to
+/// 10 + `spread`) of acknowledged writes; returns what it acknowledged.
+fn acked_until_killed(
+    mode: &str,
+    path: &std::path::Path,
+    rounds: u32,
+    spread: u64,
+    s: &mut polku_e2e::Rng,
+    initial: u64,
+) -> BTreeSet<String> {
+    let mut acked = BTreeSet::new();
+    for round in 0..rounds {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sync-node"))
+            .args([mode, path.to_str().unwrap(), &round.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let kill_after = 10 + (s.next_u64() % spread) as usize;
+        for _ in 0..kill_after {
+            let l = lines
+                .next()
+                .unwrap_or_else(|| panic!("{mode} stopped early (seed {initial})"))
+                .unwrap();
+            acked.insert(l.strip_prefix("ACK ").unwrap().to_owned());
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    acked
+}
+
+/// The killed profile opened again: intact, and synced with nothing left to upload.
+fn reopened_and_synced(path: &std::path::Path, initial: u64) -> Device {
+    let mut d = Device::new();
+    d.polku = polku_core::Polku::open(path, &polku_e2e::key()).unwrap();
+    assert_eq!(
+        d.polku.store().integrity_check().unwrap(),
+        vec!["ok"],
+        "seed {initial}"
+    );
+    polku_e2e::block_on(d.polku.sync().sync(None)).unwrap();
+    assert_eq!(d.polku.sync().status().unwrap().pending, 0);
+    d
+}
+
 #[test]
 fn device_killed_during_sync_loses_and_duplicates_nothing() {
     let initial = seed();
@@ -49,34 +95,8 @@ fn device_killed_during_sync_loses_and_duplicates_nothing() {
         std::mem::forget(d.dir); // the folder outlives the first handle
         p
     };
-    let mut acked: BTreeSet<String> = BTreeSet::new();
-    for round in 0..8 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sync-node"))
-            .args(["client", path.to_str().unwrap(), &round.to_string()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let kill_after = 10 + (s.next_u64() % 150) as usize;
-        for _ in 0..kill_after {
-            let l = lines
-                .next()
-                .unwrap_or_else(|| panic!("client stopped early (seed {initial})"))
-                .unwrap();
-            acked.insert(l.strip_prefix("ACK ").unwrap().to_owned());
-        }
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
-    let mut d = Device::new();
-    d.polku = polku_core::Polku::open(&path, &polku_e2e::key()).unwrap();
-    assert_eq!(
-        d.polku.store().integrity_check().unwrap(),
-        vec!["ok"],
-        "seed {initial}"
-    );
-    polku_e2e::block_on(d.polku.sync().sync(None)).unwrap();
-    assert_eq!(d.polku.sync().status().unwrap().pending, 0);
+    let acked = acked_until_killed("client", &path, 8, 150, &mut s, initial);
+    let d = reopened_and_synced(&path, initial);
     let on_server = server_entries(&server.url(), &server.code(&citizen));
     assert!(
         acked.is_subset(&on_server),
@@ -130,34 +150,8 @@ fn worker_device_killed_during_sync_loses_and_duplicates_no_visit_event() {
         std::mem::forget(d.dir);
         p
     };
-    let mut acked: BTreeSet<String> = BTreeSet::new();
-    for round in 0..6 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sync-node"))
-            .args(["visits", path.to_str().unwrap(), &round.to_string()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let kill_after = 10 + (s.next_u64() % 120) as usize;
-        for _ in 0..kill_after {
-            let l = lines
-                .next()
-                .unwrap_or_else(|| panic!("worker stopped early (seed {initial})"))
-                .unwrap();
-            acked.insert(l.strip_prefix("ACK ").unwrap().to_owned());
-        }
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
-    let mut d = Device::new();
-    d.polku = polku_core::Polku::open(&path, &polku_e2e::key()).unwrap();
-    assert_eq!(
-        d.polku.store().integrity_check().unwrap(),
-        vec!["ok"],
-        "seed {initial}"
-    );
-    polku_e2e::block_on(d.polku.sync().sync(None)).unwrap();
-    assert_eq!(d.polku.sync().status().unwrap().pending, 0);
+    let acked = acked_until_killed("visits", &path, 6, 120, &mut s, initial);
+    let _d = reopened_and_synced(&path, initial);
     let notes = |db: &std::path::Path| -> Vec<String> {
         let c = rusqlite::Connection::open(db).unwrap();
         c.execute_batch(&format!("PRAGMA key = \"x'{}'\";", "09".repeat(32)))

@@ -9,8 +9,7 @@ use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use polku_core::diary::{BloodPressure, EntryData, EntryKind, EntryQuery, NewEntry};
 use polku_core::time::FixedClock;
 use polku_core::visits::Visit;
-use polku_core::{OpenOptions, Polku};
-use polku_e2e::{key, Device, TestServer};
+use polku_e2e::{Device, TestServer};
 use polku_server::{Role, Storage};
 
 const PLAN: &str = r#"{"visits": [
@@ -22,17 +21,7 @@ const PLAN: &str = r#"{"visits": [
 
 /// A worker's device enrolled as `user`, on a clock the test moves.
 fn worker(server: &TestServer, user: &str, clock: Arc<FixedClock>) -> Device {
-    let mut d = Device::enrolled(&server.url(), &server.code(user));
-    d.polku = Polku::open_with(
-        &d.path(),
-        &key(),
-        OpenOptions {
-            clock,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    d
+    Device::enrolled_on_clock(&server.url(), &server.code(user), clock)
 }
 
 fn at(clock: &FixedClock, day: NaiveDate, hh: u32, mm: u32) {

@@ -13,8 +13,7 @@ use std::time::Instant;
 use chrono::{Duration, TimeZone, Utc};
 use polku_core::diary::{EntryData, NewEntry};
 use polku_core::time::FixedClock;
-use polku_core::{OpenOptions, Polku};
-use polku_e2e::{key, Device, TestServer};
+use polku_e2e::{Device, TestServer};
 use polku_server::{Role, Storage};
 
 const PLAN: &str = r#"{"visits": [
@@ -23,20 +22,6 @@ const PLAN: &str = r#"{"visits": [
     {"slot": "evening", "name": "Iltakäynti", "days": ["daily"], "from": "19:00", "to": "21:00",
      "tasks": ["medication", "meal", "hygiene", "mobility", "safety_check", "outdoor"]}
 ]}"#;
-
-fn on_clock(server: &TestServer, user: &str, clock: Arc<FixedClock>) -> Device {
-    let mut d = Device::enrolled(&server.url(), &server.code(user));
-    d.polku = Polku::open_with(
-        &d.path(),
-        &key(),
-        OpenOptions {
-            clock,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    d
-}
 
 fn main() {
     let tz = chrono_tz::Europe::Helsinki;
@@ -54,7 +39,7 @@ fn main() {
     }
     let today = Utc::now().with_timezone(&tz).date_naive();
     let clock = Arc::new(FixedClock::new(Utc::now()));
-    let worker = on_clock(&server, &me, clock.clone());
+    let worker = Device::enrolled_on_clock(&server.url(), &server.code(&me), clock.clone());
     let other = Device::enrolled(&server.url(), &server.code(&colleague));
     worker.sync().unwrap();
     for c in &clients {
