@@ -57,6 +57,8 @@ pub struct VisitRecord {
     pub outcome: Option<String>,
     pub reason: Option<String>,
     pub note: Option<String>,
+    /// A note's observation category.
+    pub category: Option<String>,
     pub author: String,
     pub at: SystemTime,
 }
@@ -102,6 +104,7 @@ fn record(r: cv::Recorded) -> VisitRecord {
         outcome: r.outcome,
         reason: r.reason,
         note: r.note,
+        category: r.category,
         author: r.author,
         at: ms(r.at_ms),
     }
@@ -260,8 +263,11 @@ impl VisitsClient {
         })
     }
 
-    pub fn note(&self, visit_id: String, text: String) -> Result<Visit> {
-        self.on("visits.note", &visit_id, |v| v.note(&visit_id, &text))
+    /// A note; with a `category` (one of the county's), a structured observation.
+    pub fn note(&self, visit_id: String, text: String, category: Option<String>) -> Result<Visit> {
+        self.on("visits.note", &visit_id, |v| {
+            v.note(&visit_id, &text, category.as_deref())
+        })
     }
 
     /// An urgent concern: the visit goes first in every day list.

@@ -137,8 +137,14 @@ pub enum VisitsCmd {
         #[arg(long)]
         note: Option<String>,
     },
-    /// A note of the visit.
-    Note { visit: String, text: String },
+    /// A note of the visit; with --category, a structured observation (`polku visits tasks`
+    /// lists the categories too).
+    Note {
+        visit: String,
+        text: String,
+        #[arg(long)]
+        category: Option<String>,
+    },
     /// An urgent concern: the client goes to the top of the care team's caseload.
     Concern { visit: String, text: String },
     /// A measurement at the visit, into the client's own diary (as `polku diary add`).

@@ -81,8 +81,12 @@ fn show(v: &Visit, tz: Tz) {
     }
     for n in v.notes.iter().chain(&v.concerns) {
         println!(
-            "    {} {} by {}: {}",
+            "    {}{} {} by {}: {}",
             n.kind,
+            n.category
+                .as_deref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default(),
             hhmm(n.at_ms, tz),
             n.author,
             n.note.as_deref().unwrap_or("")
@@ -148,12 +152,17 @@ pub(crate) fn run(p: &Polku, cmd: &VisitsCmd, json: bool, tz: Tz) -> Result<(), 
             Ok(())
         }
         VisitsCmd::Tasks => {
-            let all = p.visit_tasks().all();
+            let (tasks, notes) = (p.visit_tasks().all(), p.visit_note_categories().all());
             if json {
-                print_value(&json!({ "tasks": all }));
+                print_value(&json!({ "tasks": tasks, "note_categories": notes }));
             } else {
-                for t in all {
-                    println!("{:<16} {}", t.code, t.name);
+                println!("Tasks:");
+                for t in tasks {
+                    println!("  {:<16} {}", t.code, t.name);
+                }
+                println!("Note categories:");
+                for t in notes {
+                    println!("  {:<16} {}", t.code, t.name);
                 }
             }
             Ok(())
@@ -172,7 +181,15 @@ pub(crate) fn run(p: &Polku, cmd: &VisitsCmd, json: bool, tz: Tz) -> Result<(), 
             &outcome.replace('-', "_"),
             note.as_deref(),
         )?),
-        VisitsCmd::Note { visit, text } => done(p.for_visit(visit)?.visits().note(visit, text)?),
+        VisitsCmd::Note {
+            visit,
+            text,
+            category,
+        } => done(
+            p.for_visit(visit)?
+                .visits()
+                .note(visit, text, category.as_deref())?,
+        ),
         VisitsCmd::Concern { visit, text } => {
             done(p.for_visit(visit)?.visits().concern(visit, text)?)
         }

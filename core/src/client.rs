@@ -93,6 +93,8 @@ pub struct Polku {
     kinds: Arc<Registry>,
     /// The county's task categories of visits.
     visit_tasks: Arc<crate::visits::TaskCategories>,
+    /// The county's note (observation) categories of visits.
+    visit_notes: Arc<crate::visits::TaskCategories>,
 }
 
 impl std::fmt::Debug for Polku {
@@ -132,6 +134,8 @@ impl Polku {
         let safety_numbers = crate::safety::Numbers::from_content_dir(opts.safety_dir.as_deref())?;
         let visit_tasks =
             crate::visits::TaskCategories::from_content_dir(opts.visits_dir.as_deref())?;
+        let visit_notes =
+            crate::visits::TaskCategories::notes_from_content_dir(opts.visits_dir.as_deref())?;
         // Identities are created with the profile and never change: sync (issue 3) keys on them.
         let subject = store.profile_get_or_init("subject_id", || Uuid::new_v4().to_string())?;
         let device_id = store.profile_get_or_init("device_id", || Uuid::new_v4().to_string())?;
@@ -164,6 +168,7 @@ impl Polku {
                     .fold(builtin_kinds(), Registry::with),
             ),
             visit_tasks: Arc::new(visit_tasks),
+            visit_notes: Arc::new(visit_notes),
         })
     }
 
@@ -191,6 +196,7 @@ impl Polku {
             safety_numbers: self.safety_numbers.clone(),
             kinds: self.kinds.clone(),
             visit_tasks: self.visit_tasks.clone(),
+            visit_notes: self.visit_notes.clone(),
         }
     }
 
@@ -213,6 +219,7 @@ impl Polku {
         crate::visits::Visits {
             cx: &self.cx,
             categories: &self.visit_tasks,
+            notes: &self.visit_notes,
         }
     }
 
@@ -229,6 +236,11 @@ impl Polku {
     /// The county's task categories of visits.
     pub fn visit_tasks(&self) -> &crate::visits::TaskCategories {
         &self.visit_tasks
+    }
+
+    /// The county's note (observation) categories of visits.
+    pub fn visit_note_categories(&self) -> &crate::visits::TaskCategories {
+        &self.visit_notes
     }
 
     /// This device's user's day: the visits on `date` of the clients on this device that are

@@ -253,6 +253,8 @@ pub static VISIT_EVENT: KindSpec = KindSpec {
         // The ids of the outcomes of the same visit or task its writer saw (comma-separated):
         // an outcome no later one names is current; two such are a conflict.
         opt("base", Ty::Text(2000)),
+        // A note's observation category (county content, docs/visits.md).
+        opt("category", CODE),
         req("at_ms", Ty::Time),
         req("utc_offset_s", Ty::Offset),
         AUTHOR,

@@ -27,6 +27,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub storage: Arc<SqliteStorage>,
     pub data: tempfile::TempDir,
+    limits: Limits,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -42,33 +43,37 @@ impl TestServer {
         let data = tempfile::tempdir().unwrap();
         let dir = data.path().join("server");
         let storage = Arc::new(SqliteStorage::init(&dir, &server_key(&dir)).unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let s: Arc<dyn Storage> = storage.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                polku_server::serve_with(listener, s, limits, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
-        let addr = rx.recv().unwrap();
+        let (addr, stop, thread) = serve_on(
+            "127.0.0.1:0".parse().unwrap(),
+            storage.clone(),
+            limits.clone(),
+        );
         TestServer {
             addr,
             storage,
             data,
+            limits,
             stop: Some(stop),
             thread: Some(thread),
         }
+    }
+
+    /// Stops serving (devices' syncs fail as they do without a connection); the database stays.
+    pub fn stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    /// Serves again on the same address with the same database, after [`TestServer::stop`].
+    pub fn resume(&mut self) {
+        let (addr, stop, thread) = serve_on(self.addr, self.storage.clone(), self.limits.clone());
+        assert_eq!(addr, self.addr);
+        self.stop = Some(stop);
+        self.thread = Some(thread);
     }
 
     /// The server's database opened straight from its file, as an attacker with a copy of it and
@@ -100,13 +105,38 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.stop();
     }
+}
+
+type Serving = (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    std::thread::JoinHandle<()>,
+);
+
+/// Serves `storage` on `addr` (port 0: a free one) in its own runtime thread until stopped.
+fn serve_on(addr: SocketAddr, storage: Arc<SqliteStorage>, limits: Limits) -> Serving {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let s: Arc<dyn Storage> = storage;
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            polku_server::serve_with(listener, s, limits, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+    });
+    (rx.recv().unwrap(), stop, thread)
 }
 
 /// A citizen and a worker assigned to her, each with an enrolled device, on a fresh server.

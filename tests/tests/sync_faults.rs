@@ -297,7 +297,7 @@ fn visit_trial(seed: u64) -> Result<(), String> {
                 x.arrive(&v.id).map_err(|e| e.to_string())?;
                 x.task(&v.id, "medication", "done", None)
                     .map_err(|e| e.to_string())?;
-                x.note(&v.id, &format!("d{day} w{w}"))
+                x.note(&v.id, &format!("d{day} w{w}"), None)
                     .map_err(|e| e.to_string())?;
                 x.finish(&v.id).map_err(|e| e.to_string())?;
                 written += 4;

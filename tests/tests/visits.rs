@@ -45,7 +45,7 @@ fn visits_of(d: &Device, day: NaiveDate) -> Vec<Visit> {
 
 #[test]
 fn two_workers_three_days_offline_lose_nothing_and_the_double_visit_is_one_conflict() {
-    let server = TestServer::start();
+    let mut server = TestServer::start();
     let (a_user, b_user) = (
         server.user(Role::Professional, "Hoitaja A"),
         server.user(Role::Professional, "Hoitaja B"),
@@ -82,9 +82,12 @@ fn two_workers_three_days_offline_lose_nothing_and_the_double_visit_is_one_confl
     b.sync().unwrap();
     assert_eq!(visits_of(&b, days[0]).len(), 18, "9 clients × 2 visits");
 
-    // Offline for three days. A takes clients 0–4, B clients 5–8; both do client 0's first
-    // morning visit (nobody told B that A had it).
+    // Offline for three days (the server is down: a sync fails and keeps everything queued).
+    // A takes clients 0–4, B clients 5–8; both do client 0's first morning visit (nobody told B
+    // that A had it).
+    server.stop();
     let mut written = 0;
+    let mut entries = 0;
     for (k, day) in days.iter().enumerate() {
         for (w, clock, mine) in [(&a, &ca, 0..5), (&b, &cb, 5..9)] {
             for slot_hour in [7, 19] {
@@ -139,12 +142,15 @@ fn two_workers_three_days_offline_lose_nothing_and_the_double_visit_is_one_confl
                             };
                             visits.measure(&v.id, e).unwrap();
                             written += 1;
+                            entries += 1;
                         }
                         visits.task(&v.id, &t.code, "done", None).unwrap();
                         written += 1;
                     }
                     if i == 2 {
-                        visits.note(&v.id, "Söi hyvin, mieliala hyvä.").unwrap();
+                        visits
+                            .note(&v.id, "Söi hyvin, mieliala hyvä.", Some("nutrition"))
+                            .unwrap();
                         written += 1;
                     }
                     clock.set(clock_now(clock) + Duration::minutes(20));
@@ -167,6 +173,15 @@ fn two_workers_three_days_offline_lose_nothing_and_the_double_visit_is_one_confl
         }
     }
 
+    let tried = a.sync().unwrap_err();
+    assert_eq!(tried.code(), "network", "{tried}");
+    assert_eq!(
+        a.polku.sync().status().unwrap().pending as i64
+            + b.polku.sync().status().unwrap().pending as i64,
+        written + entries,
+        "every event and blood pressure queued"
+    );
+    server.resume();
     // Back in coverage: one sync each (and once more for what the other uploaded meanwhile).
     for d in [&a, &b, &a, &citizen_phone] {
         d.sync().unwrap();
@@ -369,6 +384,19 @@ fn bad_input_gets_a_typed_error_naming_the_field() {
     assert!(e.to_string().contains("invalid note"), "{e}");
     let e = p.visits().finish(&v.id).unwrap_err();
     assert!(e.to_string().contains("arrive first"), "{e}");
+    let e = p
+        .visits()
+        .note(&v.id, "Tähdet", Some("astrology"))
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("invalid category") && e.to_string().contains("nutrition"),
+        "{e}"
+    );
+    let noted = p
+        .visits()
+        .note(&v.id, "Juo vähän.", Some("nutrition"))
+        .unwrap();
+    assert_eq!(noted.notes[0].category.as_deref(), Some("nutrition"));
     p.visits().arrive(&v.id).unwrap();
     p.visits().finish(&v.id).unwrap();
     let e = p.visits().arrive(&v.id).unwrap_err();
@@ -492,7 +520,9 @@ fn outreach_and_home_care_records_stay_with_the_workers_assigned() {
     e.visits().set_plan(PLAN, today).unwrap();
     let v = e.visits().schedule(today, 1).unwrap().remove(0);
     e.visits().arrive(&v.id).unwrap();
-    e.visits().note(&v.id, "Kotona kaikki hyvin.").unwrap();
+    e.visits()
+        .note(&v.id, "Kotona kaikki hyvin.", None)
+        .unwrap();
     for d in [&nurse_dev, &home_dev, &nurse_dev, &home_dev] {
         d.sync().unwrap();
     }
@@ -596,7 +626,8 @@ fn a_coordinator_sees_plans_and_attendance_not_clinical_records() {
     let nv = n.polku.for_visit(&morning.id).unwrap();
     let x = nv.visits();
     x.arrive(&morning.id).unwrap();
-    x.note(&morning.id, "Huimausta aamulla.").unwrap();
+    x.note(&morning.id, "Huimausta aamulla.", Some("mobility"))
+        .unwrap();
     x.measure(
         &morning.id,
         NewEntry::new(EntryData::BloodPressure(BloodPressure {

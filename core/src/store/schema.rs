@@ -446,6 +446,7 @@ CREATE TABLE visit_event (
     entry_id     TEXT,
     resolves     TEXT,
     base         TEXT,
+    category     TEXT,
     at_ms        INTEGER NOT NULL,
     utc_offset_s INTEGER NOT NULL,
     author       TEXT NOT NULL,

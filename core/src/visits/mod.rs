@@ -109,6 +109,8 @@ pub struct Recorded {
     pub outcome: Option<String>,
     pub reason: Option<String>,
     pub note: Option<String>,
+    /// A note's observation category.
+    pub category: Option<String>,
     pub author: String,
     pub at_ms: i64,
 }
@@ -158,6 +160,7 @@ struct Ev {
     base: Vec<String>,
     at_ms: i64,
     author: String,
+    category: Option<String>,
 }
 
 impl Ev {
@@ -168,6 +171,7 @@ impl Ev {
             outcome: self.outcome.clone(),
             reason: self.reason.clone(),
             note: self.note.clone(),
+            category: self.category.clone(),
             author: self.author.clone(),
             at_ms: self.at_ms,
         }
@@ -175,7 +179,7 @@ impl Ev {
 }
 
 const EVENT_COLUMNS: &str =
-    "id, kind, task, outcome, reason, note, to_user, entry_id, resolves, base, at_ms, author, visit_id";
+    "id, kind, task, outcome, reason, note, to_user, entry_id, resolves, base, at_ms, author, visit_id, category";
 
 fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, Ev)> {
     let base: Option<String> = r.get(9)?;
@@ -201,6 +205,7 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, Ev)> {
                 .unwrap_or_default(),
             at_ms: r.get(10)?,
             author: r.get(11)?,
+            category: r.get(13)?,
         },
     ))
 }
@@ -575,6 +580,8 @@ fn slots_on(c: &Connection, date: NaiveDate) -> Result<BTreeMap<i64, Vec<String>
 pub struct Visits<'a> {
     pub(crate) cx: &'a Context,
     pub(crate) categories: &'a TaskCategories,
+    /// The county's categories of observations (notes).
+    pub(crate) notes: &'a TaskCategories,
 }
 
 /// What a worker records of a visit, besides the kind.
@@ -587,6 +594,7 @@ pub struct Record {
     pub to_user: Option<String>,
     pub entry_id: Option<String>,
     pub resolves: Option<String>,
+    pub category: Option<String>,
 }
 
 impl Visits<'_> {
@@ -742,8 +750,8 @@ impl Visits<'_> {
                 .to_string();
             tx.execute(
                 "INSERT INTO visit_event (id, subject_no, visit_id, date, slot, kind, task, outcome, reason, note,
-                   to_user, entry_id, resolves, base, at_ms, utc_offset_s, author, hlc)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                   to_user, entry_id, resolves, base, at_ms, utc_offset_s, author, hlc, category)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
                 params![
                     id,
                     self.cx.subject_no,
@@ -762,7 +770,8 @@ impl Visits<'_> {
                     now.timestamp_millis(),
                     offset,
                     self.cx.author,
-                    hlc
+                    hlc,
+                    r.category
                 ],
             )?;
             self.cx.queue(tx, op::VISIT_EVENT.name, &id)
@@ -883,15 +892,24 @@ impl Visits<'_> {
         )
     }
 
-    /// A note of the visit (append-only, like diary notes).
-    pub fn note(&self, visit_id: &str, text: &str) -> Result<Visit> {
+    /// A note of the visit (append-only, like diary notes); with a `category`, a structured
+    /// observation (one of the county's note categories).
+    pub fn note(&self, visit_id: &str, text: &str, category: Option<&str>) -> Result<Visit> {
         let v = self.visit(visit_id)?;
         note_text(text)?;
+        if let Some(c) = category.filter(|c| self.notes.get(c).is_none()) {
+            return Err(Error::validation(
+                "category",
+                c,
+                format!("a note category of this county: {}", self.notes.codes()),
+            ));
+        }
         self.record(
             &v,
             "note",
             Record {
                 note: Some(text.into()),
+                category: category.map(Into::into),
                 ..Record::default()
             },
             Vec::new(),

@@ -1,6 +1,7 @@
-//! Task categories of visits: county content (docs/visits.md), so a county can use its nursing
-//! classification (FinCC, say) without a code change. The built-in list covers home care's usual
-//! tasks; a county's `visit-tasks.json` in its content folder replaces it.
+//! Task and note categories of visits: county content (docs/visits.md), so a county can use its
+//! nursing classification (FinCC, say) without a code change. The built-in lists cover home
+//! care's usual tasks and observations; a county's `visit-tasks.json` and `visit-notes.json` in
+//! its content folder replace them.
 
 use std::path::Path;
 
@@ -42,29 +43,54 @@ const BUILT_IN: &[(&str, &str, Option<&str>)] = &[
     ("discussion", "Tukikeskustelu", None),
 ];
 
+/// Categories of structured observations written at visits.
+const BUILT_IN_NOTES: &[(&str, &str, Option<&str>)] = &[
+    ("general", "Yleinen havainto", None),
+    ("nutrition", "Ravitsemus ja nesteytys", None),
+    ("mobility", "Liikkuminen ja toimintakyky", None),
+    ("skin", "Iho ja haavat", None),
+    ("mood", "Mieliala ja muisti", None),
+    ("medication", "Lääkehoito", None),
+    ("safety", "Turvallisuus ja koti", None),
+    ("family", "Omaiset ja verkosto", None),
+];
+
+fn built_in(list: &[(&str, &str, Option<&str>)]) -> TaskCategories {
+    TaskCategories(
+        list.iter()
+            .map(|(code, name, measures)| TaskCategory {
+                code: (*code).into(),
+                name: (*name).into(),
+                measures: measures.map(Into::into),
+            })
+            .collect(),
+    )
+}
+
 impl Default for TaskCategories {
     fn default() -> Self {
-        TaskCategories(
-            BUILT_IN
-                .iter()
-                .map(|(code, name, measures)| TaskCategory {
-                    code: (*code).into(),
-                    name: (*name).into(),
-                    measures: measures.map(Into::into),
-                })
-                .collect(),
-        )
+        built_in(BUILT_IN)
     }
 }
 
 impl TaskCategories {
     /// The county's `visit-tasks.json` in its content folder, else the built-in list.
     pub fn from_content_dir(dir: Option<&Path>) -> Result<TaskCategories> {
-        let Some(file) = dir
-            .map(|d| d.join("visit-tasks.json"))
-            .filter(|f| f.is_file())
-        else {
-            return Ok(TaskCategories::default());
+        Self::load(dir, "visit-tasks.json", BUILT_IN)
+    }
+
+    /// Note (observation) categories: the county's `visit-notes.json`, else the built-in list.
+    pub fn notes_from_content_dir(dir: Option<&Path>) -> Result<TaskCategories> {
+        Self::load(dir, "visit-notes.json", BUILT_IN_NOTES)
+    }
+
+    fn load(
+        dir: Option<&Path>,
+        name: &str,
+        default: &[(&str, &str, Option<&str>)],
+    ) -> Result<TaskCategories> {
+        let Some(file) = dir.map(|d| d.join(name)).filter(|f| f.is_file()) else {
+            return Ok(built_in(default));
         };
         let problem = |message: String| {
             Error::Import(vec![ImportProblem {

@@ -75,7 +75,7 @@ fn main() {
                     .for_visit(&v.id)
                     .unwrap()
                     .visits()
-                    .note(&v.id, &text)
+                    .note(&v.id, &text, None)
                     .unwrap();
                 let _ = writeln!(out, "ACK {text}");
                 let _ = out.flush();
