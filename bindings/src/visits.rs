@@ -270,9 +270,13 @@ impl VisitsClient {
         })
     }
 
-    /// An urgent concern: the visit goes first in every day list.
+    /// An urgent concern: the visit goes first in every day list, the client first in the
+    /// caseload, and it is written into the client's conversation with the care team (sent
+    /// with the next sync; best effort).
     pub fn concern(&self, visit_id: String, text: String) -> Result<Visit> {
-        self.on("visits.concern", &visit_id, |v| v.concern(&visit_id, &text))
+        guard("visits.concern", || {
+            Ok(self.inner.raise_concern(&visit_id, &text)?.visit.into())
+        })
     }
 
     /// A measurement at the visit, into the client's own diary (authored by this worker).

@@ -191,7 +191,20 @@ pub(crate) fn run(p: &Polku, cmd: &VisitsCmd, json: bool, tz: Tz) -> Result<(), 
                 .note(visit, text, category.as_deref())?,
         ),
         VisitsCmd::Concern { visit, text } => {
-            done(p.for_visit(visit)?.visits().concern(visit, text)?)
+            let raised = p.raise_concern(visit, text)?;
+            if json {
+                print_value(
+                    &json!({ "visit": raised.visit, "message": raised.message, "message_error": raised.message_error }),
+                );
+            } else {
+                show(&raised.visit, tz);
+                match (&raised.message, &raised.message_error) {
+                    (Some(_), _) => println!("Written into the care team's conversation; sent with the next `polku sync`."),
+                    (None, Some(code)) => println!("Not written into the conversation ({code}); the concern is on the visit."),
+                    _ => {}
+                }
+            }
+            Ok(())
         }
         VisitsCmd::Measure { visit, entry } => {
             let e = crate::entry::new_entry(entry)?;

@@ -28,6 +28,16 @@ static EXCHANGES: &[&dyn crate::sync::Exchange] = &[
     &crate::messaging::MESSAGE_RELAY,
 ];
 
+/// An urgent concern raised at a visit ([`Polku::raise_concern`]).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConcernRaised {
+    pub visit: crate::visits::Visit,
+    /// The message written into the client's conversation with the care team.
+    pub message: Option<crate::messaging::Message>,
+    /// Why no message was written (an error code), when none was.
+    pub message_error: Option<String>,
+}
+
 /// The default time zone for day boundaries of new entries: Finland.
 pub const DEFAULT_TZ: Tz = chrono_tz::Europe::Helsinki;
 
@@ -272,6 +282,34 @@ impl Polku {
     /// Today's date in the device's time zone (by its clock).
     pub fn today(&self) -> chrono::NaiveDate {
         self.cx.clock.now().with_timezone(&self.cx.tz).date_naive()
+    }
+
+    /// An urgent concern at a visit. It is recorded on the visit: the client goes first in every
+    /// caseload and day list. It is also written into the client's conversation with the care
+    /// team, end-to-end encrypted, sent with the next sync, so the team hears of it at once. That
+    /// conversation includes the client, who may read what is recorded of them (as in
+    /// Omakanta). The message is best effort: a device that is not enrolled, or a conversation
+    /// with a device whose identity changed, keeps the concern on the visit and says why in
+    /// `message_error`.
+    pub fn raise_concern(&self, visit_id: &str, text: &str) -> Result<ConcernRaised> {
+        let view = self.for_visit(visit_id)?;
+        let visit = view.visits().concern(visit_id, text)?;
+        let body = format!(
+            "Huoli käynnillä {} {} ({}–{}): {text}",
+            visit.date,
+            visit.name,
+            visit.from.format("%H:%M"),
+            visit.to.format("%H:%M")
+        );
+        let (message, message_error) = match view.messaging().send(&visit.subject, &body) {
+            Ok(m) => (Some(m), None),
+            Err(e) => (None, Some(e.code().to_owned())),
+        };
+        Ok(ConcernRaised {
+            visit,
+            message,
+            message_error,
+        })
     }
 
     /// The view of the client whose visit `visit_id` is (a visit id names its client).

@@ -22,6 +22,6 @@ pub mod sync;
 pub mod time;
 pub mod visits;
 
-pub use client::{OpenOptions, Polku, DEFAULT_TZ};
+pub use client::{ConcernRaised, OpenOptions, Polku, DEFAULT_TZ};
 pub use error::{Error, ImportProblem, Result};
 pub use store::keys::{self, DbKey};

@@ -312,14 +312,20 @@ fn two_workers_three_days_offline_lose_nothing_and_the_double_visit_is_one_confl
         .into_iter()
         .find(|v| v.subject == clients[6])
         .unwrap();
-    a.polku
-        .for_visit(&worried.id)
-        .unwrap()
-        .visits()
-        .concern(&worried.id, "Kaatunut yöllä, mustelma otsassa.")
+    let raised = a
+        .polku
+        .raise_concern(&worried.id, "Kaatunut yöllä, mustelma otsassa.")
         .unwrap();
+    assert!(raised.message.is_some(), "{:?}", raised.message_error);
     a.sync().unwrap();
     b.sync().unwrap();
+    // The team hears of it in the client's conversation, end-to-end encrypted.
+    let said = b.polku.messaging().messages(&clients[6]).unwrap();
+    assert!(
+        said.iter()
+            .any(|m| m.body.contains("Kaatunut yöllä") && m.sender_user == a_user),
+        "{said:?}"
+    );
     let caseload = b.polku.caseload().unwrap();
     assert_eq!(
         (caseload[0].subject.as_str(), caseload[0].visit_concerns),
