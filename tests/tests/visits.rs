@@ -256,6 +256,17 @@ fn two_workers_three_days_offline_lose_nothing_and_the_double_visit_is_one_confl
         )
         .unwrap();
     assert_eq!(on_server, written);
+    // Client 0's own device holds her visits' events too, once each (she may read them).
+    let hers: i64 = server
+        .db()
+        .query_row(
+            "SELECT count(*) FROM op WHERE kind = 'visits.event' AND stream = ?1",
+            [&clients[0]],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(hers > 0);
+    assert_eq!(count(&citizen_phone), hers);
     // The blood pressures measured at client 0's visits are in her own diary, by the workers.
     let bp = citizen_phone
         .polku
