@@ -144,6 +144,11 @@ impl PolkuClient {
         })
     }
 
+    /// What each screen shows, formatted in `language` (the shells only render it).
+    pub fn screens(&self, language: Language) -> Arc<crate::screen::ScreensClient> {
+        crate::screen::client(&self.inner, language)
+    }
+
     /// Home-care and outreach visits: service plans, a worker's day, what is recorded at the
     /// door.
     pub fn visits(&self) -> Arc<crate::visits::VisitsClient> {

@@ -7,6 +7,7 @@ mod convert;
 mod error;
 mod messaging;
 mod safety;
+mod screen;
 mod sync;
 mod visits;
 
@@ -15,6 +16,7 @@ pub use convert::*;
 pub use error::{ImportProblem, PolkuError};
 pub use messaging::*;
 pub use safety::*;
+pub use screen::*;
 pub use sync::*;
 pub use visits::*;
 

@@ -224,6 +224,23 @@ impl Polku {
         crate::pathway::caseload(&self.cx, &self.registry, &inbox, &concerns)
     }
 
+    /// The citizen's Today screen, formatted in `lang` (docs/screens.md).
+    pub fn today_screen(
+        &self,
+        lang: crate::instrument::Lang,
+    ) -> Result<crate::screen::TodayScreen> {
+        crate::screen::today(&self.cx, lang)
+    }
+
+    /// Adds a glucose reading as typed on the Today screen ("2,9"), measured now.
+    pub fn quick_add_glucose(
+        &self,
+        text: &str,
+        context: crate::diary::MealContext,
+    ) -> Result<crate::diary::Entry> {
+        crate::screen::add_glucose(&self.cx, text, context)
+    }
+
     /// This subject's service plan and visits (a home-care or outreach worker's device).
     pub fn visits(&self) -> crate::visits::Visits<'_> {
         crate::visits::Visits {

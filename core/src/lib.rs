@@ -17,6 +17,7 @@ pub mod messaging;
 pub mod pathway;
 pub mod questionnaire;
 pub mod safety;
+pub mod screen;
 pub mod store;
 pub mod sync;
 pub mod time;
