@@ -1,6 +1,8 @@
 package fi.polku.ui.today
 
 import androidx.compose.foundation.background
+import androidx.compose.foundation.rememberScrollState
+import androidx.compose.foundation.verticalScroll
 import androidx.compose.foundation.layout.Arrangement
 import androidx.compose.foundation.layout.Box
 import androidx.compose.foundation.layout.Column
@@ -39,7 +41,11 @@ fun bandColor(band: String): Color = when (band) {
 @Composable
 fun TodayScreen(ui: TodayUi, onInput: (String) -> Unit, onAddGlucose: () -> Unit) {
     val s = ui.screen
-    Column(Modifier.padding(16.dp), verticalArrangement = Arrangement.spacedBy(8.dp)) {
+    // Scrolls: at font scale 2.0 the screen is taller than a phone's.
+    Column(
+        Modifier.verticalScroll(rememberScrollState()).padding(16.dp),
+        verticalArrangement = Arrangement.spacedBy(8.dp),
+    ) {
         Text(s.title, style = MaterialTheme.typography.headlineMedium)
         for (row in s.latest) {
             Row(Modifier.fillMaxWidth(), horizontalArrangement = Arrangement.SpaceBetween) {
