@@ -439,14 +439,7 @@ fn build(
             _ => "planned",
         }
     };
-    let last_assign = events
-        .iter()
-        .rev()
-        .find(|e| e.kind == "handover" || e.kind == "assigned");
-    debug_assert_eq!(
-        last_assign.and_then(|e| e.to_user.as_deref()),
-        assignee(events)
-    );
+    let last_assign = last_assignment(events);
     let ends = cx
         .tz
         .from_local_datetime(&date.and_time(to))
@@ -554,13 +547,17 @@ fn day(
     out
 }
 
-/// Who a visit was handed or assigned to last, from its events (oldest first).
-fn assignee(events: &[Ev]) -> Option<&str> {
+/// A visit's last handover or assignment, from its events (oldest first).
+fn last_assignment(events: &[Ev]) -> Option<&Ev> {
     events
         .iter()
         .rev()
         .find(|e| e.kind == "handover" || e.kind == "assigned")
-        .and_then(|e| e.to_user.as_deref())
+}
+
+/// Who a visit was handed or assigned to last.
+fn assignee(events: &[Ev]) -> Option<&str> {
+    last_assignment(events).and_then(|e| e.to_user.as_deref())
 }
 
 /// The slots with recorded events on `date`, by subject (visits the plan may no longer have).
